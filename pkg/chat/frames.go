@@ -1,0 +1,178 @@
+package chat
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Frame types, server to client.
+const (
+	FrameMessage = "message"
+	FrameAck     = "ack"
+	FrameDelta   = "delta"
+	FrameError   = "error"
+)
+
+// Error codes of error frames.
+const (
+	CodeEmptyMessage     = "empty_message"
+	CodeRateLimited      = "rate_limited"
+	CodeTooManyPending   = "too_many_pending"
+	CodeBadFrame         = "bad_frame"
+	CodeModelError       = "model_error"
+	CodeHistoryTruncated = "history_truncated"
+)
+
+// Event is a server-to-client frame. Events a worker or the send step writes to chat:{T}:out
+// carry the stream ID they got as Offset; error frames about one client frame have none.
+type Event struct {
+	Type      string     `json:"type"`
+	ID        string     `json:"id,omitempty"`
+	Role      string     `json:"role,omitempty"`
+	Msg       string     `json:"msg,omitempty"`
+	Timestamp *time.Time `json:"timestamp,omitempty"`
+	ReplyTo   string     `json:"reply_to,omitempty"`
+	ClientID  string     `json:"client_id,omitempty"`
+	Text      string     `json:"text,omitempty"`
+	Code      string     `json:"code,omitempty"`
+	Stopped   bool       `json:"stopped,omitempty"`
+	Restart   bool       `json:"restart,omitempty"`
+	Offset    string     `json:"offset,omitempty"`
+}
+
+// MessageEvent is the frame of a finished reply.
+func MessageEvent(m Message) Event {
+	ts := m.Timestamp
+	return Event{Type: FrameMessage, ID: m.ID, Role: m.Role, Msg: m.Msg, Timestamp: &ts, ReplyTo: m.ReplyTo, Stopped: m.Stopped}
+}
+
+// ErrorEvent is an error frame.
+func ErrorEvent(code, msg, replyTo string) Event {
+	return Event{Type: FrameError, Code: code, Msg: msg, ReplyTo: replyTo}
+}
+
+// Streaming reports whether only ?stream=1 sockets get frames of this type.
+func Streaming(frameType string) bool {
+	return frameType == FrameAck || frameType == FrameDelta
+}
+
+// WithOffset returns the JSON object body (as written to the stream, without offset) with
+// "offset":id added, without decoding it.
+func WithOffset(body []byte, id string) []byte {
+	if len(body) < 2 || body[len(body)-1] != '}' {
+		return body
+	}
+	out := make([]byte, 0, len(body)+len(id)+12)
+	out = append(out, body[:len(body)-1]...)
+	if len(body) > 2 {
+		out = append(out, ',')
+	}
+	out = append(out, `"offset":"`...)
+	out = append(out, id...)
+	out = append(out, `"}`...)
+	return out
+}
+
+// Client-frame commands.
+const (
+	CmdMessage = "message"
+	CmdStop    = "stop"
+)
+
+// MaxClientIDBytes bounds a client_id.
+const MaxClientIDBytes = 128
+
+// Command is a decoded client frame.
+type Command struct {
+	Type     string `json:"type"`
+	Msg      string `json:"msg"`
+	ClientID string `json:"client_id"`
+}
+
+// Errors of DecodeClientFrame. ErrEmptyMessage means the message has no text;
+// ErrBadFrame means the frame is a JSON command that cannot be understood.
+var (
+	ErrEmptyMessage = errors.New("message is empty")
+	ErrBadFrame     = errors.New("malformed command")
+)
+
+// maxJSONDepth bounds how deeply a JSON command may nest.
+const maxJSONDepth = 8
+
+// DecodeClientFrame reads one text frame from a client. Text that does not start with '{'
+// (after leading white space) is a plain user message, as the tutorial's clients send. A JSON
+// object is a command: message (msg, client_id) or stop. The message text is returned as sent;
+// a message that is blank gives ErrEmptyMessage.
+func DecodeClientFrame(data []byte) (Command, error) {
+	trimmed := strings.TrimSpace(string(data))
+	if !utf8.Valid(data) {
+		return Command{}, errBad("frame is not valid UTF-8")
+	}
+	if !strings.HasPrefix(trimmed, "{") {
+		if trimmed == "" {
+			return Command{}, ErrEmptyMessage
+		}
+		return Command{Type: CmdMessage, Msg: string(data)}, nil
+	}
+	if depth(trimmed) > maxJSONDepth {
+		return Command{}, errBad("JSON nested too deeply")
+	}
+	var c Command
+	dec := json.NewDecoder(strings.NewReader(trimmed))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Command{}, errBad("want {\"type\":\"message\",\"msg\":\"...\"} or {\"type\":\"stop\"}")
+	}
+	if dec.More() {
+		return Command{}, errBad("trailing data after the JSON object")
+	}
+	switch c.Type {
+	case CmdMessage:
+		if len(c.ClientID) > MaxClientIDBytes {
+			return Command{}, errBad("client_id longer than 128 bytes")
+		}
+		if strings.TrimSpace(c.Msg) == "" {
+			return Command{}, ErrEmptyMessage
+		}
+		return c, nil
+	case CmdStop:
+		return Command{Type: CmdStop}, nil
+	default:
+		return Command{}, errBad("unknown type: want message or stop")
+	}
+}
+
+type badFrame struct{ why string }
+
+func (e badFrame) Error() string        { return "malformed command: " + e.why }
+func (e badFrame) Is(target error) bool { return target == ErrBadFrame }
+
+func errBad(why string) error { return badFrame{why} }
+
+// depth is the deepest nesting of objects and arrays in s, ignoring brackets inside strings.
+func depth(s string) int {
+	d, maxD, inStr, esc := 0, 0, false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case esc:
+			esc = false
+		case inStr && c == '\\':
+			esc = true
+		case c == '"':
+			inStr = !inStr
+		case inStr:
+		case c == '{' || c == '[':
+			d++
+			if d > maxD {
+				maxD = d
+			}
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return maxD
+}

@@ -1,0 +1,72 @@
+package chat
+
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Roles of a Message.
+const (
+	RoleHuman = "human"
+	RoleBot   = "bot"
+)
+
+// MaxNameChars is the longest session name, in characters, after trimming.
+const MaxNameChars = 100
+
+// Session is what POST /token and /refresh_token return.
+type Session struct {
+	Token        string    `json:"token"`
+	Name         string    `json:"name"`
+	SessionStart time.Time `json:"session_start"`
+	Messages     []Message `json:"messages"`
+}
+
+// Message is one turn of a conversation, as kept in the history.
+type Message struct {
+	ID        string    `json:"id"`
+	Role      string    `json:"role"`
+	Msg       string    `json:"msg"`
+	Timestamp time.Time `json:"timestamp"`
+	ReplyTo   string    `json:"reply_to,omitempty"`
+	ClientID  string    `json:"client_id,omitempty"`
+	Stopped   bool      `json:"stopped,omitempty"`
+}
+
+// ValidName trims name and reports whether it is a valid session name: not empty or blank, at
+// most MaxNameChars characters, valid UTF-8 without control characters.
+func ValidName(name string) (string, bool) {
+	name = strings.TrimSpace(name)
+	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameChars {
+		return "", false
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return "", false
+		}
+	}
+	return name, true
+}
+
+// ValidToken reports whether t has the shape of a token this project issues (a UUID in its
+// canonical lower-case form), so no crafted token can name another key.
+func ValidToken(t string) bool {
+	if len(t) != 36 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}

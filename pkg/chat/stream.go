@@ -1,0 +1,116 @@
+package chat
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+)
+
+// Fields of a chat:{T}:out entry: the frame type and its JSON body without the offset (the
+// entry's own ID is the offset).
+const (
+	OutFieldType = "t"
+	OutFieldBody = "e"
+)
+
+// Fields of a chat:requests:{p} entry: which session has work, up to which sequence number.
+const (
+	ReqFieldToken = "token"
+	ReqFieldSeq   = "seq"
+)
+
+// Request is one entry of a request stream.
+type Request struct {
+	Token string
+	Seq   int64
+}
+
+// ErrBadRequest means a request stream entry is malformed.
+var ErrBadRequest = errors.New("malformed request entry")
+
+// DecodeRequest reads a request stream entry's fields.
+func DecodeRequest(fields map[string]string) (Request, error) {
+	tok := fields[ReqFieldToken]
+	if !ValidToken(tok) {
+		return Request{}, ErrBadRequest
+	}
+	seq, err := strconv.ParseInt(fields[ReqFieldSeq], 10, 64)
+	if err != nil || seq <= 0 {
+		return Request{}, ErrBadRequest
+	}
+	return Request{Token: tok, Seq: seq}, nil
+}
+
+// Notification is what a write to chat:{T}:out publishes on the session's channel: the entry's
+// ID, the ID of the entry before it (empty for the first), and the entry. Deleted marks the
+// notice that the session was deleted.
+type Notification struct {
+	Prev    string
+	ID      string
+	Type    string
+	Body    []byte
+	Deleted bool
+}
+
+// NotifyDeleted is the payload published when a session is deleted.
+const NotifyDeleted = "deleted"
+
+// DecodeNotification parses "prev id type body" (prev is "-" when there was none).
+func DecodeNotification(payload string) (Notification, bool) {
+	if payload == NotifyDeleted {
+		return Notification{Deleted: true}, true
+	}
+	parts := strings.SplitN(payload, " ", 4)
+	if len(parts) != 4 || parts[1] == "" {
+		return Notification{}, false
+	}
+	prev := parts[0]
+	if prev == "-" {
+		prev = ""
+	}
+	return Notification{Prev: prev, ID: parts[1], Type: parts[2], Body: []byte(parts[3])}, true
+}
+
+// CompareIDs orders two Redis stream IDs ("ms-seq"); an empty ID is before every other.
+func CompareIDs(a, b string) int {
+	am, as := splitID(a)
+	bm, bs := splitID(b)
+	switch {
+	case am < bm:
+		return -1
+	case am > bm:
+		return 1
+	case as < bs:
+		return -1
+	case as > bs:
+		return 1
+	}
+	return 0
+}
+
+func splitID(id string) (uint64, uint64) {
+	if id == "" {
+		return 0, 0
+	}
+	ms, seq, _ := strings.Cut(id, "-")
+	m, _ := strconv.ParseUint(ms, 10, 64)
+	s, _ := strconv.ParseUint(seq, 10, 64)
+	return m, s
+}
+
+// ValidID reports whether id is a stream ID "ms-seq" or "ms" (a resume point from a client).
+func ValidID(id string) bool {
+	if id == "" || len(id) > 41 {
+		return false
+	}
+	ms, seq, hasSeq := strings.Cut(id, "-")
+	if _, err := strconv.ParseUint(ms, 10, 64); err != nil {
+		return false
+	}
+	if hasSeq {
+		if _, err := strconv.ParseUint(seq, 10, 64); err != nil {
+			return false
+		}
+	}
+	return true
+}

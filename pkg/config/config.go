@@ -1,0 +1,82 @@
+package config
+
+import "time"
+
+// Config is every setting of every role. The mapstructure tags are the key names of DESIGN.md;
+// Keys (keys.go) holds their defaults and help text.
+type Config struct {
+	Redis   Redis   `mapstructure:"redis"`
+	Server  Server  `mapstructure:"server"`
+	Session Session `mapstructure:"session"`
+	Stream  Stream  `mapstructure:"stream"`
+	Worker  Worker  `mapstructure:"worker"`
+	LLM     LLM     `mapstructure:"llm"`
+	Limits  Limits  `mapstructure:"limits"`
+	Log     Log     `mapstructure:"log"`
+}
+
+// Redis says where the one shared Redis (or Redis Cluster) is.
+type Redis struct {
+	URL            string        `mapstructure:"url"`
+	TLSCAFile      string        `mapstructure:"tls_ca_file"`
+	ConnectTimeout time.Duration `mapstructure:"connect_timeout"`
+	CommandTimeout time.Duration `mapstructure:"command_timeout"`
+}
+
+// Server configures the web tier (`chatbot serve`).
+type Server struct {
+	Addr            string        `mapstructure:"addr"`
+	AllowedOrigins  []string      `mapstructure:"allowed_origins"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+}
+
+// Session configures session lifetime and what is kept per session.
+type Session struct {
+	TTL        time.Duration `mapstructure:"ttl"`
+	HistoryMax int           `mapstructure:"history_max"`
+	EventsMax  int           `mapstructure:"events_max"`
+}
+
+// Stream configures the request streams between serve and work.
+type Stream struct {
+	Partitions int `mapstructure:"partitions"`
+	MaxLen     int `mapstructure:"max_len"`
+}
+
+// Worker configures `chatbot work`.
+type Worker struct {
+	Replicas        int           `mapstructure:"replicas"`
+	Concurrency     int           `mapstructure:"concurrency"`
+	ClaimIdle       time.Duration `mapstructure:"claim_idle"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+}
+
+// LLM configures the model the workers call.
+type LLM struct {
+	Provider     string        `mapstructure:"provider"`
+	BaseURL      string        `mapstructure:"base_url"`
+	APIKey       string        `mapstructure:"api_key"`
+	Model        string        `mapstructure:"model"`
+	SystemPrompt string        `mapstructure:"system_prompt"`
+	History      int           `mapstructure:"history"`
+	MaxTokens    int           `mapstructure:"max_tokens"`
+	Temperature  float64       `mapstructure:"temperature"`
+	Timeout      time.Duration `mapstructure:"timeout"`
+	MaxRetries   int           `mapstructure:"max_retries"`
+	EchoDelay    time.Duration `mapstructure:"echo_delay"`
+}
+
+// Limits bounds what one client or session may do.
+type Limits struct {
+	MaxMessageBytes         int `mapstructure:"max_message_bytes"`
+	MessagesPerMinute       int `mapstructure:"messages_per_minute"`
+	MaxPending              int `mapstructure:"max_pending"`
+	SocketsPerSession       int `mapstructure:"sockets_per_session"`
+	SessionsPerMinutePerIP  int `mapstructure:"sessions_per_minute_per_ip"`
+}
+
+// Log configures log/slog.
+type Log struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}

@@ -1,0 +1,56 @@
+package config
+
+import "time"
+
+// Key is one configuration key: its dotted name (as in config.yaml, CHATBOT_* and --flags),
+// its default and a one-line description.
+type Key struct {
+	Name    string
+	Default any
+	Help    string
+}
+
+// Keys lists every configuration key. Defaults, flags, docs tests and config.yaml all follow it.
+var Keys = []Key{
+	{"redis.url", "redis://127.0.0.1:6379/0", "redis:// or rediss:// (TLS) URL, user:password allowed; a cluster as redis://h1:p1?addr=h2:p2&addr=h3:p3"},
+	{"redis.tls_ca_file", "", "CA bundle (PEM) to verify a rediss:// server; empty uses the system roots"},
+	{"redis.connect_timeout", 5 * time.Second, "how long to wait for a Redis connection"},
+	{"redis.command_timeout", 5 * time.Second, "how long one Redis command may take"},
+
+	{"server.addr", ":8080", "where serve listens"},
+	{"server.allowed_origins", []string{}, "extra browser origins allowed for the WebSocket and CORS (same origin is always allowed)"},
+	{"server.shutdown_timeout", 10 * time.Second, "drain time on SIGTERM"},
+
+	{"session.ttl", time.Hour, "idle time before a session and its data expire"},
+	{"session.history_max", 1000, "messages kept per session"},
+	{"session.events_max", 2000, "events (acks, deltas, replies) kept per session for resume"},
+
+	{"stream.partitions", 4, "request streams chat:requests:{p}; set once per deployment"},
+	{"stream.max_len", 100000, "approximate entries kept per request stream"},
+
+	{"worker.replicas", 1, "consumers in this process"},
+	{"worker.concurrency", 64, "requests in flight per consumer"},
+	{"worker.claim_idle", 15 * time.Second, "how long a request may sit with a dead consumer before another takes it"},
+	{"worker.shutdown_timeout", 30 * time.Second, "time to finish in-flight requests on SIGTERM"},
+
+	{"llm.provider", "echo", "echo (offline) or openai (any OpenAI-compatible endpoint)"},
+	{"llm.base_url", "https://api.openai.com/v1", "base URL of the OpenAI-compatible API, including /v1"},
+	{"llm.api_key", "", "API key; prefer the environment (CHATBOT_LLM_API_KEY); never logged"},
+	{"llm.model", "gpt-4o-mini", "model name"},
+	{"llm.system_prompt", "You are a helpful assistant.", "system prompt sent before the history"},
+	{"llm.history", 20, "earlier messages (user and assistant) sent as context"},
+	{"llm.max_tokens", 512, "largest reply, in tokens"},
+	{"llm.temperature", 0.7, "sampling temperature"},
+	{"llm.timeout", 60 * time.Second, "time limit of one model call"},
+	{"llm.max_retries", 3, "retries of a failed model call before the user gets an error"},
+	{"llm.echo_delay", time.Duration(0), "how long the echo model takes per reply, streamed word by word"},
+
+	{"limits.max_message_bytes", 4096, "largest user message (WebSocket frame) in bytes"},
+	{"limits.messages_per_minute", 60, "messages per session per minute"},
+	{"limits.max_pending", 16, "unanswered messages per session"},
+	{"limits.sockets_per_session", 8, "open sockets per session"},
+	{"limits.sessions_per_minute_per_ip", 30, "POST /token per client address per minute"},
+
+	{"log.level", "info", "debug, info, warn or error"},
+	{"log.format", "json", "json or text"},
+}

@@ -1,0 +1,108 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Validate reports every problem with c at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+		bad("redis.url", "want redis://host:port/db or rediss://..., got %q", RedactURL(c.Redis.URL))
+	}
+	positive := func(key string, n int64) {
+		if n <= 0 {
+			bad(key, "must be greater than 0, got %d", n)
+		}
+	}
+	positive("redis.connect_timeout", int64(c.Redis.ConnectTimeout))
+	positive("redis.command_timeout", int64(c.Redis.CommandTimeout))
+	if c.Server.Addr == "" {
+		bad("server.addr", "must not be empty")
+	}
+	for _, o := range c.Server.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" {
+			bad("server.allowed_origins", "want scheme://host[:port] or *, got %q", o)
+		}
+	}
+	positive("server.shutdown_timeout", int64(c.Server.ShutdownTimeout))
+	if c.Session.TTL < 1e9 {
+		bad("session.ttl", "must be at least 1s, got %s", c.Session.TTL)
+	}
+	positive("session.history_max", int64(c.Session.HistoryMax))
+	positive("session.events_max", int64(c.Session.EventsMax))
+	positive("stream.partitions", int64(c.Stream.Partitions))
+	if c.Stream.Partitions > 1024 {
+		bad("stream.partitions", "at most 1024, got %d", c.Stream.Partitions)
+	}
+	positive("stream.max_len", int64(c.Stream.MaxLen))
+	positive("worker.replicas", int64(c.Worker.Replicas))
+	positive("worker.concurrency", int64(c.Worker.Concurrency))
+	if c.Worker.ClaimIdle < 1e9 {
+		bad("worker.claim_idle", "must be at least 1s, got %s", c.Worker.ClaimIdle)
+	}
+	positive("worker.shutdown_timeout", int64(c.Worker.ShutdownTimeout))
+	switch c.LLM.Provider {
+	case "echo":
+	case "openai":
+		if u, err := url.Parse(c.LLM.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("llm.base_url", "want http(s)://host/v1, got %q", c.LLM.BaseURL)
+		}
+		if c.LLM.Model == "" {
+			bad("llm.model", "must not be empty with provider openai")
+		}
+	default:
+		bad("llm.provider", "want echo or openai, got %q", c.LLM.Provider)
+	}
+	if c.LLM.History < 0 {
+		bad("llm.history", "must not be negative, got %d", c.LLM.History)
+	}
+	positive("llm.max_tokens", int64(c.LLM.MaxTokens))
+	if c.LLM.Temperature < 0 || c.LLM.Temperature > 2 {
+		bad("llm.temperature", "must be between 0 and 2, got %g", c.LLM.Temperature)
+	}
+	positive("llm.timeout", int64(c.LLM.Timeout))
+	if c.LLM.MaxRetries < 0 {
+		bad("llm.max_retries", "must not be negative, got %d", c.LLM.MaxRetries)
+	}
+	if c.LLM.EchoDelay < 0 {
+		bad("llm.echo_delay", "must not be negative, got %s", c.LLM.EchoDelay)
+	}
+	positive("limits.max_message_bytes", int64(c.Limits.MaxMessageBytes))
+	if c.Limits.MaxMessageBytes > 1<<20 {
+		bad("limits.max_message_bytes", "at most 1048576, got %d", c.Limits.MaxMessageBytes)
+	}
+	positive("limits.messages_per_minute", int64(c.Limits.MessagesPerMinute))
+	positive("limits.max_pending", int64(c.Limits.MaxPending))
+	positive("limits.sockets_per_session", int64(c.Limits.SocketsPerSession))
+	positive("limits.sessions_per_minute_per_ip", int64(c.Limits.SessionsPerMinutePerIP))
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		bad("log.format", "want json or text, got %q", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// RedactURL returns u with any password replaced by "xxxxx", for logs and errors.
+func RedactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return p.Redacted()
+}

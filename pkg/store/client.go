@@ -1,0 +1,189 @@
+package store
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// Options says how to reach Redis and how the project's data is shaped there.
+type Options struct {
+	// URL is redis://[user:password@]host:port/db, rediss:// for TLS, and for a cluster
+	// redis://h1:p1?addr=h2:p2&addr=h3:p3.
+	URL string
+	// TLSCAFile is a PEM bundle that verifies a rediss:// server instead of the system roots.
+	TLSCAFile string
+	// ConnectTimeout bounds dialing and the first handshake. Default 5s.
+	ConnectTimeout time.Duration
+	// CommandTimeout bounds each command that is not blocking. Default 5s.
+	CommandTimeout time.Duration
+	// Prefix starts every key; DefaultPrefix when empty.
+	Prefix string
+	// Embedded is set for an in-process miniredis (chatbot dev): no client-side cache, one
+	// connection type.
+	Embedded bool
+
+	// SessionTTL, HistoryMax and EventsMax shape a session's data (session.* config).
+	SessionTTL time.Duration
+	HistoryMax int
+	EventsMax  int
+	// Partitions and StreamMaxLen shape the request streams (stream.* config).
+	Partitions   int
+	StreamMaxLen int
+}
+
+func (o *Options) defaults() {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 5 * time.Second
+	}
+	if o.CommandTimeout <= 0 {
+		o.CommandTimeout = 5 * time.Second
+	}
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = time.Hour
+	}
+	if o.HistoryMax <= 0 {
+		o.HistoryMax = 1000
+	}
+	if o.EventsMax <= 0 {
+		o.EventsMax = 2000
+	}
+	if o.Partitions <= 0 {
+		o.Partitions = 4
+	}
+	if o.StreamMaxLen <= 0 {
+		o.StreamMaxLen = 100000
+	}
+}
+
+// Store is the project's Redis layer. It is safe for concurrent use.
+type Store struct {
+	rdb  rueidis.Client
+	keys Keys
+	opt  Options
+	addr string // redacted address, for errors
+}
+
+// Open connects to Redis and checks it answers within ConnectTimeout. The error names the
+// address (without the password) and says what failed.
+func Open(ctx context.Context, opt Options) (*Store, error) {
+	opt.defaults()
+	copt, err := clientOption(opt)
+	if err != nil {
+		return nil, err
+	}
+	addr := redactAddr(opt.URL)
+	rdb, err := rueidis.NewClient(copt)
+	if err != nil {
+		return nil, fmt.Errorf("redis %s: %s", addr, describe(err))
+	}
+	s := &Store{rdb: rdb, keys: NewKeys(opt.Prefix), opt: opt, addr: addr}
+	pctx, cancel := context.WithTimeout(ctx, opt.ConnectTimeout)
+	defer cancel()
+	if err := rdb.Do(pctx, rdb.B().Ping().Build()).Error(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("redis %s: %s", addr, describe(err))
+	}
+	return s, nil
+}
+
+// FromClient wraps an existing client (tests, chatbot dev).
+func FromClient(rdb rueidis.Client, opt Options) *Store {
+	opt.defaults()
+	return &Store{rdb: rdb, keys: NewKeys(opt.Prefix), opt: opt, addr: redactAddr(opt.URL)}
+}
+
+// Close closes every connection.
+func (s *Store) Close() { s.rdb.Close() }
+
+// Client is the underlying rueidis client, for the packages that run their own commands.
+func (s *Store) Client() rueidis.Client { return s.rdb }
+
+// Keys names the keys of this store.
+func (s *Store) Keys() Keys { return s.keys }
+
+// Options are the options the store was opened with, defaults filled in.
+func (s *Store) Options() Options { return s.opt }
+
+// Addr is the Redis address without credentials, for messages.
+func (s *Store) Addr() string { return s.addr }
+
+// Ping checks that Redis answers (readiness).
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	return s.rdb.Do(ctx, s.rdb.B().Ping().Build()).Error()
+}
+
+func (s *Store) timeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.opt.CommandTimeout)
+}
+
+func clientOption(opt Options) (rueidis.ClientOption, error) {
+	copt, err := rueidis.ParseURL(opt.URL)
+	if err != nil {
+		return copt, fmt.Errorf("redis.url %s: %s", redactAddr(opt.URL), strings.TrimPrefix(err.Error(), "redis: "))
+	}
+	if copt.TLSConfig != nil && opt.TLSCAFile != "" {
+		pem, err := os.ReadFile(opt.TLSCAFile)
+		if err != nil {
+			return copt, fmt.Errorf("redis.tls_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return copt, fmt.Errorf("redis.tls_ca_file %s: no PEM certificate in it", opt.TLSCAFile)
+		}
+		copt.TLSConfig.RootCAs = pool
+	}
+	if copt.TLSConfig != nil && copt.TLSConfig.ServerName == "" && len(copt.InitAddress) > 0 {
+		if host, _, ok := strings.Cut(copt.InitAddress[0], ":"); ok {
+			copt.TLSConfig.ServerName = host
+		}
+	}
+	copt.Dialer.Timeout = opt.ConnectTimeout
+	copt.ConnWriteTimeout = opt.ConnectTimeout
+	copt.DisableCache = true
+	copt.ClientName = "chatbot"
+	if opt.Embedded {
+		copt.ForceSingleClient = true
+	}
+	return copt, nil
+}
+
+// redactAddr is the host:port list of a Redis URL, never its credentials.
+func redactAddr(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable redis.url)"
+	}
+	addrs := []string{u.Host}
+	addrs = append(addrs, u.Query()["addr"]...)
+	return u.Scheme + "://" + strings.Join(addrs, ",")
+}
+
+// describe turns a connection error into one readable phrase.
+func describe(err error) string {
+	var tlsErr *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &tlsErr):
+		return "TLS certificate not trusted: " + tlsErr.Err.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "no answer in time (is Redis running there?)"
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "WRONGPASS"), strings.Contains(msg, "NOAUTH"), strings.Contains(msg, "invalid password"):
+		return "authentication failed: wrong user or password (" + msg + ")"
+	case strings.Contains(msg, "connection refused"):
+		return "connection refused (is Redis running there?)"
+	}
+	return msg
+}

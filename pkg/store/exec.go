@@ -1,0 +1,35 @@
+package store
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/redis/rueidis"
+)
+
+// run executes a session script with the common KEYS and ARGV and the command timeout.
+func (s *Store) run(ctx context.Context, sc *rueidis.Lua, token string, args ...string) rueidis.RedisResult {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	argv := make([]string, 0, 3+len(args))
+	argv = append(argv, s.keys.Notify(token), ms(s.opt.SessionTTL.Milliseconds()), strconv.Itoa(s.opt.EventsMax))
+	argv = append(argv, args...)
+	return sc.Exec(ctx, s.rdb, s.keys.SessionKeys(token), argv)
+}
+
+func ms(n int64) string { return strconv.FormatInt(n, 10) }
+
+// reply splits a script's array reply into its status word and the rest.
+func reply(res rueidis.RedisResult) (string, []rueidis.RedisMessage, error) {
+	arr, err := res.ToArray()
+	if err != nil {
+		return "", nil, err
+	}
+	if len(arr) == 0 {
+		return "", nil, nil
+	}
+	status, err := arr[0].ToString()
+	return status, arr[1:], err
+}
+
+func isNil(err error) bool { return rueidis.IsRedisNil(err) }

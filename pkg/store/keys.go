@@ -1,0 +1,78 @@
+package store
+
+import (
+	"hash/fnv"
+	"strconv"
+)
+
+// DefaultPrefix starts every key and channel, so one ACL rule (~chat:* &chat:*) fences the
+// project in.
+const DefaultPrefix = "chat:"
+
+// Keys names every key and channel. The zero value is not usable: use NewKeys.
+type Keys struct {
+	prefix string
+}
+
+// NewKeys returns the key namer for prefix (DefaultPrefix when empty). Tests give each test its
+// own prefix under "chat:" so they can share one Redis.
+func NewKeys(prefix string) Keys {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return Keys{prefix: prefix}
+}
+
+// Prefix is the prefix every key starts with.
+func (k Keys) Prefix() string { return k.prefix }
+
+func (k Keys) tagged(token, suffix string) string { return k.prefix + "{" + token + "}" + suffix }
+
+// Session is the session hash: name, start, seq (last queued), done (last answered), last
+// (last event ID), events (events written), started (turn a worker last began), stop.
+func (k Keys) Session(token string) string { return k.tagged(token, "") }
+
+// Messages is the history list, one JSON Message per entry.
+func (k Keys) Messages(token string) string { return k.tagged(token, ":messages") }
+
+// Pending is the list of messages sent but not yet answered, in order.
+func (k Keys) Pending(token string) string { return k.tagged(token, ":pending") }
+
+// Out is the session's event stream; its IDs are the offsets clients resume from.
+func (k Keys) Out(token string) string { return k.tagged(token, ":out") }
+
+// Clients maps a client_id to "seq id offset" of the message it sent (idempotent resend).
+func (k Keys) Clients(token string) string { return k.tagged(token, ":clients") }
+
+// Rate counts the session's messages in the current one-minute window.
+func (k Keys) Rate(token string) string { return k.tagged(token, ":rate") }
+
+// Lease names the worker attempt that may work on the session now.
+func (k Keys) Lease(token string) string { return k.tagged(token, ":lease") }
+
+// Notify is the pub/sub channel on which every write to Out is announced.
+func (k Keys) Notify(token string) string { return k.tagged(token, ":notify") }
+
+// SessionKeys is every key that names the token, in the order the scripts expect them.
+func (k Keys) SessionKeys(token string) []string {
+	return []string{
+		k.Session(token), k.Messages(token), k.Pending(token), k.Out(token),
+		k.Clients(token), k.Rate(token), k.Lease(token),
+	}
+}
+
+// Requests is the request stream of partition p, consumed by the workers group.
+func (k Keys) Requests(p int) string { return k.prefix + "requests:{" + strconv.Itoa(p) + "}" }
+
+// Dead is the stream of requests that failed past their retries.
+func (k Keys) Dead() string { return k.prefix + "dead" }
+
+// Group is the consumer group of the request streams.
+const Group = "workers"
+
+// Partition is the request stream partition of token: fnv-1a(token) mod partitions.
+func Partition(token string, partitions int) int {
+	h := fnv.New32a()
+	h.Write([]byte(token))
+	return int(h.Sum32() % uint32(partitions))
+}

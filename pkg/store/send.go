@@ -1,0 +1,135 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"chatbot/pkg/chat"
+)
+
+// Errors of Send. ErrRateLimited means the session sent limits.messages_per_minute messages
+// in the current minute; ErrTooManyPending means limits.max_pending messages are unanswered.
+var (
+	ErrRateLimited    = errors.New("too many messages this minute")
+	ErrTooManyPending = errors.New("too many messages waiting for a reply")
+)
+
+// RateLimitError is ErrRateLimited with the time until the window ends.
+type RateLimitError struct{ RetryAfter time.Duration }
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("too many messages this minute: wait %s", e.RetryAfter.Round(time.Second))
+}
+
+func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
+
+// SendLimits are the per-session limits Send checks.
+type SendLimits struct {
+	MaxPending        int
+	MessagesPerMinute int
+}
+
+// Sent is the outcome of Send.
+type Sent struct {
+	Seq       int64
+	ID        string // the message's id (for a duplicate, the first send's)
+	Offset    string // the ack event's offset
+	Duplicate bool   // client_id was seen before: nothing new was queued
+}
+
+// Send queues a user message: one script on the session's slot checks the limits and
+// client_id, gives it the next sequence number, keeps it as pending and writes the ack event;
+// then the request is added to the session's partition stream. A duplicate client_id whose
+// message is still unanswered is added to the partition stream again (harmless: workers skip
+// what is done), so a client that resends after a failure never loses its message.
+func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim SendLimits) (Sent, error) {
+	body, err := json.Marshal(msg)
+	if err != nil {
+		return Sent{}, err
+	}
+	ack, _ := json.Marshal(chat.Event{Type: chat.FrameAck, ID: msg.ID, ClientID: msg.ClientID})
+	status, rest, err := reply(s.run(ctx, sendScript, token,
+		string(body), msg.ID, msg.ClientID, strconv.Itoa(lim.MaxPending),
+		strconv.Itoa(lim.MessagesPerMinute), string(ack), strconv.Itoa(s.opt.HistoryMax)))
+	if err != nil {
+		return Sent{}, fmt.Errorf("send: %w", err)
+	}
+	var out Sent
+	switch status {
+	case "ok":
+		out.Seq, _ = rest[0].AsInt64()
+		out.Offset, _ = rest[1].ToString()
+		out.ID = msg.ID
+	case "dup":
+		prior, _ := rest[0].ToString()
+		done, _ := rest[1].AsInt64()
+		f := strings.Fields(prior)
+		if len(f) != 3 {
+			return Sent{}, fmt.Errorf("send: damaged client_id record")
+		}
+		out.Seq, _ = strconv.ParseInt(f[0], 10, 64)
+		out.ID, out.Offset, out.Duplicate = f[1], f[2], true
+		if out.Seq <= done {
+			return out, nil
+		}
+	case "expired":
+		return Sent{}, ErrSessionNotFound
+	case "too_many_pending":
+		return Sent{}, ErrTooManyPending
+	case "rate_limited":
+		left, _ := rest[0].AsInt64()
+		return Sent{}, &RateLimitError{RetryAfter: time.Duration(left) * time.Millisecond}
+	default:
+		return Sent{}, fmt.Errorf("send: unexpected reply %q", status)
+	}
+	if err := s.Enqueue(ctx, token, out.Seq); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+// ErrNotQueued means a message was kept as pending but could not be added to its request
+// stream; resending it with the same client_id queues it.
+var ErrNotQueued = errors.New("message kept but not queued")
+
+// Enqueue adds "session token has work up to seq" to the token's partition stream, retrying
+// a few times.
+func (s *Store) Enqueue(ctx context.Context, token string, seq int64) error {
+	key := s.keys.Requests(Partition(token, s.opt.Partitions))
+	var err error
+	for attempt, wait := 0, 20*time.Millisecond; attempt < 4; attempt, wait = attempt+1, wait*3 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%w: %v", ErrNotQueued, ctx.Err())
+			case <-time.After(wait):
+			}
+		}
+		cctx, cancel := s.timeout(ctx)
+		err = s.rdb.Do(cctx, s.rdb.B().Xadd().Key(key).Maxlen().Almost().Threshold(strconv.Itoa(s.opt.StreamMaxLen)).
+			Id("*").FieldValue().FieldValue(chat.ReqFieldToken, token).FieldValue(chat.ReqFieldSeq, strconv.FormatInt(seq, 10)).Build()).Error()
+		cancel()
+		if err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %v", ErrNotQueued, err)
+}
+
+// Stop asks the worker to stop the reply being generated. It reports the sequence number
+// asked to stop (0 when nothing is waiting for a reply).
+func (s *Store) Stop(ctx context.Context, token string) (int64, error) {
+	n, err := s.run(ctx, stopScript, token).AsInt64()
+	if err != nil {
+		return 0, fmt.Errorf("stop: %w", err)
+	}
+	if n < 0 {
+		return 0, ErrSessionNotFound
+	}
+	return n, nil
+}

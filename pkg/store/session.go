@@ -1,0 +1,143 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"chatbot/pkg/chat"
+
+	"github.com/google/uuid"
+)
+
+// ErrSessionNotFound means the token names no session: never created, expired or deleted.
+var ErrSessionNotFound = errors.New("session expired or does not exist")
+
+// CreateSession makes a session for name (already validated) with a new random token.
+func (s *Store) CreateSession(ctx context.Context, name string) (chat.Session, error) {
+	sess := chat.Session{
+		Token:        uuid.NewString(),
+		Name:         name,
+		SessionStart: time.Now().UTC().Truncate(time.Millisecond),
+		Messages:     []chat.Message{},
+	}
+	err := s.run(ctx, createScript, sess.Token, sess.Name, sess.SessionStart.Format(time.RFC3339Nano)).Error()
+	if err != nil {
+		return chat.Session{}, fmt.Errorf("create session: %w", err)
+	}
+	return sess, nil
+}
+
+// GetSession reads a session with its history followed by its pending messages. touch slides
+// its TTL. An unknown token gives ErrSessionNotFound.
+func (s *Store) GetSession(ctx context.Context, token string, touch bool) (chat.Session, error) {
+	if !chat.ValidToken(token) {
+		return chat.Session{}, ErrSessionNotFound
+	}
+	flag := "0"
+	if touch {
+		flag = "1"
+	}
+	arr, err := s.run(ctx, getScript, token, flag).ToArray()
+	if isNil(err) {
+		return chat.Session{}, ErrSessionNotFound
+	}
+	if err != nil || len(arr) != 4 {
+		return chat.Session{}, fmt.Errorf("read session: %v", err)
+	}
+	name, _ := arr[0].ToString()
+	startRaw, _ := arr[1].ToString()
+	start, _ := time.Parse(time.RFC3339Nano, startRaw)
+	hist, _ := arr[2].AsStrSlice()
+	pend, _ := arr[3].AsStrSlice()
+	sess := chat.Session{Token: token, Name: name, SessionStart: start, Messages: make([]chat.Message, 0, len(hist)+len(pend))}
+	for _, raw := range append(hist, pend...) {
+		var m chat.Message
+		if err := json.Unmarshal([]byte(raw), &m); err != nil {
+			continue // a damaged entry is skipped rather than failing the whole session
+		}
+		sess.Messages = append(sess.Messages, m)
+	}
+	return sess, nil
+}
+
+// SessionExists reports whether token names a live session, without sliding its TTL.
+func (s *Store) SessionExists(ctx context.Context, token string) (bool, error) {
+	if !chat.ValidToken(token) {
+		return false, nil
+	}
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	n, err := s.rdb.Do(ctx, s.rdb.B().Exists().Key(s.keys.Session(token)).Build()).AsInt64()
+	return n == 1, err
+}
+
+// DeleteSession removes every key of the session and tells its sockets (they close 1008).
+// It reports whether the session existed.
+func (s *Store) DeleteSession(ctx context.Context, token string) (bool, error) {
+	if !chat.ValidToken(token) {
+		return false, nil
+	}
+	n, err := s.run(ctx, deleteScript, token).AsInt64()
+	if err != nil {
+		return false, fmt.Errorf("delete session: %w", err)
+	}
+	return n == 1, nil
+}
+
+// TTL is how long the session has left (tests and ops); 0 when it does not exist.
+func (s *Store) TTL(ctx context.Context, token string) (time.Duration, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	n, err := s.rdb.Do(ctx, s.rdb.B().Pttl().Key(s.keys.Session(token)).Build()).AsInt64()
+	if err != nil || n < 0 {
+		return 0, err
+	}
+	return time.Duration(n) * time.Millisecond, nil
+}
+
+// AppendHistory appends messages to the history directly (ops and tests; workers use
+// FinishTurn), capped at the history maximum.
+func (s *Store) AppendHistory(ctx context.Context, token string, msgs ...chat.Message) error {
+	args := []string{strconv.Itoa(s.opt.HistoryMax)}
+	for _, m := range msgs {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		args = append(args, string(b))
+	}
+	n, err := s.run(ctx, appendScript, token, args...).AsInt64()
+	if err != nil {
+		return fmt.Errorf("append history: %w", err)
+	}
+	if n < 0 {
+		return ErrSessionNotFound
+	}
+	return nil
+}
+
+// History reads the whole kept history.
+func (s *Store) History(ctx context.Context, token string) ([]chat.Message, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	raw, err := s.rdb.Do(ctx, s.rdb.B().Lrange().Key(s.keys.Messages(token)).Start(0).Stop(-1).Build()).AsStrSlice()
+	if err != nil {
+		return nil, fmt.Errorf("read history: %w", err)
+	}
+	return decodeMessages(raw), nil
+}
+
+func decodeMessages(raw []string) []chat.Message {
+	out := make([]chat.Message, 0, len(raw))
+	for _, r := range raw {
+		var m chat.Message
+		if json.Unmarshal([]byte(r), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -1,0 +1,151 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"chatbot/pkg/chat"
+)
+
+// Errors of the turn steps. ErrLeaseLost means another worker attempt holds the session's
+// lease now (ours expired): stop working on the turn, it will be answered by the other.
+var ErrLeaseLost = errors.New("session lease lost to another worker")
+
+// TurnState says what BeginTurn found.
+type TurnState int
+
+const (
+	// TurnReady: the lease is ours and Turn holds the next message to answer.
+	TurnReady TurnState = iota
+	// TurnDone: everything up to the request's seq is answered; acknowledge it.
+	TurnDone
+	// TurnBusy: another worker attempt holds the lease; try again after RetryAfter.
+	TurnBusy
+	// TurnGone: the session no longer exists; acknowledge the request.
+	TurnGone
+)
+
+// Turn is one message to answer, with the context the model gets.
+type Turn struct {
+	Token   string
+	Holder  string
+	Seq     int64
+	Message chat.Message   // the user's message
+	History []chat.Message // earlier messages, oldest first
+	Restart bool           // an earlier attempt at this turn began (and may have streamed)
+	Stop    bool           // the user asked to stop before it began
+	// RetryAfter is set with TurnBusy: the lease's time left.
+	RetryAfter time.Duration
+}
+
+// BeginTurn takes the session's lease for holder (or renews it if holder has it) and reads
+// the next pending message with up to historyN earlier messages. upto is the request's
+// sequence number: TurnDone when it is answered already; 0 means "whatever is pending".
+func (s *Store) BeginTurn(ctx context.Context, token, holder string, upto int64, historyN int, lease time.Duration) (Turn, TurnState, error) {
+	status, rest, err := reply(s.run(ctx, beginScript, token, holder, ms(lease.Milliseconds()),
+		strconv.FormatInt(upto, 10), strconv.Itoa(historyN)))
+	if err != nil {
+		return Turn{}, 0, fmt.Errorf("begin turn: %w", err)
+	}
+	t := Turn{Token: token, Holder: holder}
+	switch status {
+	case "gone":
+		return t, TurnGone, nil
+	case "done":
+		return t, TurnDone, nil
+	case "busy":
+		left, _ := rest[0].AsInt64()
+		t.RetryAfter = time.Duration(left) * time.Millisecond
+		return t, TurnBusy, nil
+	case "turn":
+	default:
+		return t, 0, fmt.Errorf("begin turn: unexpected reply %q", status)
+	}
+	t.Seq, _ = rest[0].AsInt64()
+	raw, _ := rest[1].ToString()
+	if raw != "" {
+		if err := json.Unmarshal([]byte(raw), &t.Message); err != nil {
+			return t, TurnReady, fmt.Errorf("begin turn: damaged pending message: %w", err)
+		}
+	}
+	restart, _ := rest[2].AsInt64()
+	stop, _ := rest[3].AsInt64()
+	t.Restart, t.Stop = restart == 1, stop == 1
+	hist, _ := rest[4].AsStrSlice()
+	t.History = decodeMessages(hist)
+	return t, TurnReady, nil
+}
+
+// RenewLease extends the lease of a turn being worked on. It reports whether the user asked
+// to stop it; ErrLeaseLost when the lease is no longer the turn's.
+func (s *Store) RenewLease(ctx context.Context, t Turn, lease time.Duration) (stop bool, err error) {
+	arr, err := s.run(ctx, renewScript, t.Token, t.Holder, ms(lease.Milliseconds()), strconv.FormatInt(t.Seq, 10)).AsIntSlice()
+	if err != nil {
+		return false, fmt.Errorf("renew lease: %w", err)
+	}
+	if len(arr) != 2 || arr[0] != 1 {
+		return false, ErrLeaseLost
+	}
+	return arr[1] == 1, nil
+}
+
+// EmitDelta writes an event (a delta) of the turn, only while the lease is the turn's.
+func (s *Store) EmitDelta(ctx context.Context, t Turn, ev chat.Event) (string, error) {
+	return s.emit(ctx, t.Token, t.Holder, ev)
+}
+
+// Finished is the outcome of FinishTurn.
+type Finished struct {
+	Offset string // the event's offset
+	More   bool   // more messages are pending: the lease is still ours for the next turn
+}
+
+// FinishTurn stores a turn in one step: the user's message moves from pending to the history,
+// followed by answer (nil when the turn failed), the turn is marked done and ev (the message or
+// error event) is written. ErrLeaseLost: another attempt owns the session; ErrSessionNotFound:
+// it was deleted or expired; errStale wraps a turn that is already done.
+func (s *Store) FinishTurn(ctx context.Context, t Turn, answer *chat.Message, ev chat.Event) (Finished, error) {
+	replyJSON := ""
+	if answer != nil {
+		b, err := json.Marshal(answer)
+		if err != nil {
+			return Finished{}, err
+		}
+		replyJSON = string(b)
+	}
+	body, err := EncodeEvent(ev)
+	if err != nil {
+		return Finished{}, err
+	}
+	status, rest, err := reply(s.run(ctx, finishScript, t.Token, t.Holder, strconv.FormatInt(t.Seq, 10),
+		replyJSON, ev.Type, body, strconv.Itoa(s.opt.HistoryMax)))
+	if err != nil {
+		return Finished{}, fmt.Errorf("finish turn: %w", err)
+	}
+	switch status {
+	case "ok":
+		off, _ := rest[0].ToString()
+		more, _ := rest[1].AsInt64()
+		return Finished{Offset: off, More: more == 1}, nil
+	case "gone":
+		return Finished{}, ErrSessionNotFound
+	case "lost":
+		return Finished{}, ErrLeaseLost
+	case "stale":
+		return Finished{}, ErrStaleTurn
+	}
+	return Finished{}, fmt.Errorf("finish turn: unexpected reply %q", status)
+}
+
+// ErrStaleTurn means the turn was already answered (by an earlier attempt).
+var ErrStaleTurn = errors.New("turn already answered")
+
+// ReleaseLease gives the session's lease back if holder still has it (a worker that stops
+// without finishing, e.g. on shutdown).
+func (s *Store) ReleaseLease(ctx context.Context, token, holder string) error {
+	return s.run(ctx, releaseScript, token, holder).Error()
+}

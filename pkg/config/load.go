@@ -90,7 +90,7 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 		mapstructure.StringToSliceHookFunc(","),
 	)
 	if err := v.Unmarshal(&c, viper.DecodeHook(hook)); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("config: %s", tidyDecodeError(err))
 	}
 	c.Server.AllowedOrigins = trimAll(c.Server.AllowedOrigins)
 	if err := c.Validate(); err != nil {
@@ -153,4 +153,16 @@ func trimAll(in []string) []string {
 		}
 	}
 	return out
+}
+
+// tidyDecodeError turns mapstructure's multi-line report into one line per bad key.
+func tidyDecodeError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "decoding failed due to the following error(s):")
+	var lines []string
+	for _, l := range strings.Split(msg, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, strings.ReplaceAll(l, "'", ""))
+		}
+	}
+	return strings.Join(lines, "; ")
 }

@@ -38,7 +38,7 @@ var Keys = []Key{
 	{"llm.api_key", "", "API key; prefer the environment (CHATBOT_LLM_API_KEY); never logged"},
 	{"llm.model", "gpt-4o-mini", "model name"},
 	{"llm.system_prompt", "You are a helpful assistant.", "system prompt sent before the history"},
-	{"llm.history", 20, "earlier messages (user and assistant) sent as context"},
+	{"llm.history", 10, "earlier turns (a user message and its reply) sent to the model as context"},
 	{"llm.max_tokens", 512, "largest reply, in tokens"},
 	{"llm.temperature", 0.7, "sampling temperature"},
 	{"llm.timeout", 60 * time.Second, "time limit of one model call"},

@@ -83,14 +83,14 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	addr := redactAddr(opt.URL)
 	rdb, err := rueidis.NewClient(copt)
 	if err != nil {
-		return nil, fmt.Errorf("redis %s: %s", addr, describe(err))
+		return nil, fmt.Errorf("redis %s: %s", addr, describe(err, copt.TLSConfig != nil))
 	}
 	s := &Store{rdb: rdb, keys: NewKeys(opt.Prefix), opt: opt, addr: addr}
 	pctx, cancel := context.WithTimeout(ctx, opt.ConnectTimeout)
 	defer cancel()
 	if err := rdb.Do(pctx, rdb.B().Ping().Build()).Error(); err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("redis %s: %s", addr, describe(err))
+		return nil, fmt.Errorf("redis %s: %s", addr, describe(err, copt.TLSConfig != nil))
 	}
 	return s, nil
 }
@@ -152,6 +152,9 @@ func clientOption(opt Options) (rueidis.ClientOption, error) {
 	copt.ConnWriteTimeout = opt.ConnectTimeout
 	copt.DisableCache = true
 	copt.ClientName = "chatbot"
+	// No CLIENT SETINFO on connect: the ACL user may not run CLIENT (ACLCommands), and a
+	// refused command on every connection would fill the server's ACL LOG.
+	copt.ClientSetInfo = rueidis.DisableClientSetInfo
 	if opt.Embedded {
 		copt.ForceSingleClient = true
 	}
@@ -169,12 +172,27 @@ func redactAddr(raw string) string {
 	return u.Scheme + "://" + strings.Join(addrs, ",")
 }
 
-// describe turns a connection error into one readable phrase.
-func describe(err error) string {
-	var tlsErr *tls.CertificateVerificationError
+// describe turns a connection error into one readable phrase that says what to check. It
+// never contains credentials: Redis does not echo them, and the address is added by the caller.
+// withTLS says the URL is rediss://.
+func describe(err error, withTLS bool) string {
+	var certErr *tls.CertificateVerificationError
+	var recErr tls.RecordHeaderError
+	var authority x509.UnknownAuthorityError
+	var hostname x509.HostnameError
 	switch {
-	case errors.As(err, &tlsErr):
-		return "TLS certificate not trusted: " + tlsErr.Err.Error()
+	case errors.As(err, &authority):
+		return "TLS certificate not trusted: " + authority.Error() +
+			" (set redis.tls_ca_file to the CA bundle that signed the server's certificate)"
+	case errors.As(err, &hostname):
+		return "TLS certificate does not match the address: " + hostname.Error()
+	case errors.As(err, &certErr):
+		return "TLS certificate not trusted: " + certErr.Err.Error()
+	case errors.As(err, &recErr):
+		return "the server does not speak TLS (use redis:// instead of rediss://)"
+	case errors.Is(err, context.DeadlineExceeded) && withTLS:
+		// A plain Redis port never answers a TLS handshake.
+		return "no answer in time (is Redis running there, serving TLS on this port? a plain port wants redis://)"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "no answer in time (is Redis running there?)"
 	}
@@ -182,8 +200,12 @@ func describe(err error) string {
 	switch {
 	case strings.Contains(msg, "WRONGPASS"), strings.Contains(msg, "NOAUTH"), strings.Contains(msg, "invalid password"):
 		return "authentication failed: wrong user or password (" + msg + ")"
+	case strings.Contains(msg, "NOPERM"):
+		return "refused by the Redis ACL: the user lacks a right the project needs, see SECURITY.md (" + msg + ")"
 	case strings.Contains(msg, "connection refused"):
 		return "connection refused (is Redis running there?)"
+	case strings.Contains(msg, "connection reset by peer"), strings.HasSuffix(msg, "EOF"):
+		return "the server closed the connection (" + msg + "); if it wants TLS, use rediss://"
 	}
 	return msg
 }

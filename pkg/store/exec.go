@@ -4,11 +4,18 @@ import (
 	"context"
 	"strconv"
 
+	"chatbot/pkg/chat"
+
 	"github.com/redis/rueidis"
 )
 
-// run executes a session script with the common KEYS and ARGV and the command timeout.
+// run executes a session script with the common KEYS and ARGV and the command timeout. A token
+// that is not of the shape the project issues never reaches Redis (its keys could span hash
+// slots, which rueidis refuses with a panic on a cluster): the result is ErrSessionNotFound.
 func (s *Store) run(ctx context.Context, sc *rueidis.Lua, token string, args ...string) rueidis.RedisResult {
+	if !chat.ValidToken(token) {
+		return rueidis.NewErrorResult(ErrSessionNotFound)
+	}
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
 	argv := make([]string, 0, 3+len(args))

@@ -1,0 +1,378 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// This file is the consumer side of the request streams chat:requests:{p}: the workers group,
+// reading, acknowledging, keeping requests alive, taking over those of dead consumers, and the
+// dead-letter stream. Every command names one partition stream (one hash slot).
+
+// RequestEntry is one entry of a request stream as a consumer got it. Fields is nil when the
+// entry was trimmed away from the stream while it was pending.
+type RequestEntry struct {
+	Partition int
+	ID        string
+	Fields    map[string]string
+}
+
+// EnsureGroups creates the workers group on every partition stream, creating the streams too
+// (MKSTREAM). A group that exists already is fine. New groups start at the beginning of the
+// stream, so requests sent before any worker ran are answered.
+func (s *Store) EnsureGroups(ctx context.Context) error {
+	for p := range s.opt.Partitions {
+		if err := s.ensureGroup(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) ensureGroup(ctx context.Context, p int) error {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	key := s.keys.Requests(p)
+	err := s.rdb.Do(ctx, s.rdb.B().XgroupCreate().Key(key).Group(Group).Id("0").Mkstream().Build()).Error()
+	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return fmt.Errorf("create group %s on %s: %w", Group, key, err)
+	}
+	return nil
+}
+
+// isNoGroup reports a stream or group that does not exist (deleted under the workers' feet).
+func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOGROUP") }
+
+// ReadRequests reads up to count new requests of partition p for consumer, waiting up to block
+// for one to arrive (block <= 0: no wait). Keep block short (about a second) and never cancel
+// ctx to interrupt it: cancelling a blocking call closes its connection. A missing group is
+// created again and the read returns nothing.
+func (s *Store) ReadRequests(ctx context.Context, p int, consumer string, count int, block time.Duration) ([]RequestEntry, error) {
+	return s.readGroup(ctx, p, consumer, ">", count, block)
+}
+
+// ReadOwnPending reads up to count requests of partition p that consumer was given but has not
+// acknowledged, with IDs after after ("0" for all): what an earlier process of the same name
+// left behind.
+func (s *Store) ReadOwnPending(ctx context.Context, p int, consumer, after string, count int) ([]RequestEntry, error) {
+	return s.readGroup(ctx, p, consumer, after, count, 0)
+}
+
+func (s *Store) readGroup(ctx context.Context, p int, consumer, id string, count int, block time.Duration) ([]RequestEntry, error) {
+	key := s.keys.Requests(p)
+	cmd := s.rdb.B().Xreadgroup().Group(Group, consumer).Count(int64(max(count, 1)))
+	var built rueidis.Completed
+	if block > 0 {
+		built = cmd.Block(block.Milliseconds()).Streams().Key(key).Id(id).Build()
+	} else {
+		built = cmd.Streams().Key(key).Id(id).Build()
+	}
+	ctx, cancel := context.WithTimeout(ctx, max(block, 0)+s.opt.CommandTimeout)
+	defer cancel()
+	res, err := s.rdb.Do(ctx, built).AsXRead()
+	if isNil(err) {
+		return nil, nil
+	}
+	if isNoGroup(err) {
+		return nil, s.ensureGroup(ctx, p)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read requests %s: %w", key, err)
+	}
+	return entries(p, res[key]), nil
+}
+
+func entries(p int, in []rueidis.XRangeEntry) []RequestEntry {
+	out := make([]RequestEntry, 0, len(in))
+	for _, e := range in {
+		out = append(out, RequestEntry{Partition: p, ID: e.ID, Fields: e.FieldValues})
+	}
+	return out
+}
+
+// AckRequests acknowledges requests of partition p: they leave the group's pending list.
+func (s *Store) AckRequests(ctx context.Context, p int, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	key := s.keys.Requests(p)
+	err := s.rdb.Do(ctx, s.rdb.B().Xack().Key(key).Group(Group).Id(ids...).Build()).Error()
+	if err != nil && !isNoGroup(err) {
+		return fmt.Errorf("ack %s on %s: %w", strings.Join(ids, ","), key, err)
+	}
+	return nil
+}
+
+// ClaimRequests takes over, for consumer, up to count requests of partition p that have been
+// pending with any consumer for at least minIdle (XAUTOCLAIM), scanning the pending list from
+// start ("0-0" for the beginning). It returns them, the start of the next scan ("0-0" once the
+// scan wrapped around) and the IDs of pending requests that were trimmed from the stream (Redis
+// drops them from the pending list; their content is lost).
+func (s *Store) ClaimRequests(ctx context.Context, p int, consumer string, minIdle time.Duration, start string, count int) (claimed []RequestEntry, next string, deleted []string, err error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	key := s.keys.Requests(p)
+	arr, err := s.rdb.Do(ctx, s.rdb.B().Xautoclaim().Key(key).Group(Group).Consumer(consumer).
+		MinIdleTime(strconv.FormatInt(minIdle.Milliseconds(), 10)).Start(start).Count(int64(max(count, 1))).Build()).ToArray()
+	if isNoGroup(err) {
+		return nil, "0-0", nil, s.ensureGroup(ctx, p)
+	}
+	if err != nil || len(arr) < 2 {
+		return nil, start, nil, fmt.Errorf("claim requests on %s: %v", key, errOr(err, "short reply"))
+	}
+	next, _ = arr[0].ToString()
+	got, err := arr[1].AsXRange()
+	if err != nil {
+		return nil, start, nil, fmt.Errorf("claim requests on %s: %w", key, err)
+	}
+	if len(arr) > 2 {
+		deleted, _ = arr[2].AsStrSlice()
+	}
+	return entries(p, got), next, deleted, nil
+}
+
+func errOr(err error, why string) error {
+	if err != nil {
+		return err
+	}
+	return errors.New(why)
+}
+
+// keepScript resets the idle time of requests a consumer still owns, never taking one that
+// another consumer has claimed meanwhile.
+// KEYS[1] the request stream; ARGV[1] group, ARGV[2] consumer, ARGV[3] the idle time to set in
+// ms (0: "still working on it"), ARGV[4..] IDs. Returns the IDs the consumer owns.
+var keepScript = rueidis.NewLuaScript(`
+local out = {}
+for i = 4, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if #p == 1 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')
+    out[#out + 1] = ARGV[i]
+  end
+end
+return out
+`)
+
+// KeepRequests tells the group that consumer still works on the requests ids of partition p:
+// their idle time goes back to zero, so no other consumer takes them over (XAUTOCLAIM with
+// worker.claim_idle). Requests another consumer took meanwhile are left alone; the result is
+// the IDs that are still the consumer's.
+func (s *Store) KeepRequests(ctx context.Context, p int, consumer string, ids []string) ([]string, error) {
+	return s.setIdle(ctx, p, consumer, ids, 0)
+}
+
+// HandBackRequests makes the requests ids of partition p that consumer still owns look idle
+// for idle, so that any consumer's next XAUTOCLAIM with that min-idle takes them at once
+// (a consumer that stops without finishing them). It returns how many it handed back.
+func (s *Store) HandBackRequests(ctx context.Context, p int, consumer string, ids []string, idle time.Duration) (int, error) {
+	owned, err := s.setIdle(ctx, p, consumer, ids, idle)
+	return len(owned), err
+}
+
+func (s *Store) setIdle(ctx context.Context, p int, consumer string, ids []string, idle time.Duration) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	key := s.keys.Requests(p)
+	args := append([]string{Group, consumer, strconv.FormatInt(idle.Milliseconds(), 10)}, ids...)
+	owned, err := keepScript.Exec(ctx, s.rdb, []string{key}, args).AsStrSlice()
+	if isNoGroup(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keep requests on %s: %w", key, err)
+	}
+	return owned, nil
+}
+
+// PendingRequest is one entry of the group's pending list.
+type PendingRequest struct {
+	ID         string
+	Consumer   string
+	Idle       time.Duration
+	Deliveries int64
+}
+
+// PendingRequests lists up to count requests of partition p delivered and not acknowledged
+// (tests and ops).
+func (s *Store) PendingRequests(ctx context.Context, p int, count int) ([]PendingRequest, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	key := s.keys.Requests(p)
+	arr, err := s.rdb.Do(ctx, s.rdb.B().Xpending().Key(key).Group(Group).Start("-").End("+").Count(int64(count)).Build()).ToArray()
+	if isNoGroup(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pending requests on %s: %w", key, err)
+	}
+	out := make([]PendingRequest, 0, len(arr))
+	for _, m := range arr {
+		f, err := m.ToArray()
+		if err != nil || len(f) != 4 {
+			return nil, fmt.Errorf("pending requests on %s: unexpected reply", key)
+		}
+		var pr PendingRequest
+		pr.ID, _ = f[0].ToString()
+		pr.Consumer, _ = f[1].ToString()
+		idle, _ := f[2].AsInt64()
+		pr.Idle = time.Duration(idle) * time.Millisecond
+		pr.Deliveries, _ = f[3].AsInt64()
+		out = append(out, pr)
+	}
+	return out, nil
+}
+
+// GroupStats is the state of the workers group on one partition.
+type GroupStats struct {
+	// Pending is the number of requests delivered and not yet acknowledged.
+	Pending int64
+	// Lag is the number of requests not yet delivered to any consumer; -1 when Redis cannot
+	// tell (after entries were deleted from the middle of the stream).
+	Lag int64
+}
+
+// RequestGroupStats reads the workers group's pending count and lag on partition p.
+func (s *Store) RequestGroupStats(ctx context.Context, p int) (GroupStats, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	key := s.keys.Requests(p)
+	groups, err := s.rdb.Do(ctx, s.rdb.B().XinfoGroups().Key(key).Build()).ToArray()
+	if err != nil {
+		return GroupStats{}, fmt.Errorf("group stats of %s: %w", key, err)
+	}
+	for _, g := range groups {
+		m, err := g.AsMap()
+		if err != nil {
+			return GroupStats{}, fmt.Errorf("group stats of %s: %w", key, err)
+		}
+		name := m["name"]
+		if n, _ := name.ToString(); n != Group {
+			continue
+		}
+		st := GroupStats{Lag: -1}
+		pending := m["pending"]
+		st.Pending, _ = pending.AsInt64()
+		if lag, ok := m["lag"]; ok {
+			if n, err := lag.AsInt64(); err == nil {
+				st.Lag = n
+			}
+		}
+		return st, nil
+	}
+	return GroupStats{}, fmt.Errorf("group stats of %s: no group %s", key, Group)
+}
+
+// removeConsumerScript deletes a consumer from the group if it holds no pending request (a
+// deleted consumer's pending requests would be lost).
+// KEYS[1] the request stream; ARGV[1] group, ARGV[2] consumer. Returns 1 if deleted.
+var removeConsumerScript = rueidis.NewLuaScript(`
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if #p > 0 then return 0 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`)
+
+// RemoveConsumer deletes consumer from the group of partition p when it holds nothing, so
+// the group does not collect the names of stopped processes. It reports whether it did.
+func (s *Store) RemoveConsumer(ctx context.Context, p int, consumer string) (bool, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	key := s.keys.Requests(p)
+	n, err := removeConsumerScript.Exec(ctx, s.rdb, []string{key}, []string{Group, consumer}).AsInt64()
+	if isNoGroup(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("remove consumer %s from %s: %w", consumer, key, err)
+	}
+	return n == 1, nil
+}
+
+// Fields a dead letter adds to the request's own fields.
+const (
+	DeadFieldError     = "error"
+	DeadFieldConsumer  = "consumer"
+	DeadFieldAttempts  = "attempts"
+	DeadFieldStream    = "stream"
+	DeadFieldRequestID = "request_id"
+	DeadFieldMessageID = "message_id"
+)
+
+// maxDeadValue bounds each copied field of a dead letter (a malformed entry may be anything).
+const maxDeadValue = 4096
+
+// DeadLetter is a request that failed past its retries, or could not be read.
+type DeadLetter struct {
+	Partition int
+	RequestID string            // the request entry's ID
+	Fields    map[string]string // the request's fields (token, seq), or whatever a malformed entry held
+	MessageID string            // the user's message that failed, when known
+	Error     string            // what went wrong, readable
+	Consumer  string            // who gave up
+	Attempts  int               // model calls made
+}
+
+// AddDeadLetter appends d to chat:dead (capped at the request streams' max length) and
+// returns its ID.
+func (s *Store) AddDeadLetter(ctx context.Context, d DeadLetter) (string, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	ours := map[string]string{
+		DeadFieldError:     d.Error,
+		DeadFieldConsumer:  d.Consumer,
+		DeadFieldAttempts:  strconv.Itoa(d.Attempts),
+		DeadFieldStream:    s.keys.Requests(d.Partition),
+		DeadFieldRequestID: d.RequestID,
+		DeadFieldMessageID: d.MessageID,
+	}
+	names := make([]string, 0, len(d.Fields))
+	for k := range d.Fields {
+		if _, clash := ours[k]; !clash {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	fv := s.rdb.B().Xadd().Key(s.keys.Dead()).Maxlen().Almost().Threshold(strconv.Itoa(s.opt.StreamMaxLen)).Id("*").FieldValue()
+	for _, k := range names {
+		fv = fv.FieldValue(clip(k), clip(d.Fields[k]))
+	}
+	for _, k := range []string{DeadFieldError, DeadFieldConsumer, DeadFieldAttempts, DeadFieldStream, DeadFieldRequestID, DeadFieldMessageID} {
+		fv = fv.FieldValue(k, clip(ours[k]))
+	}
+	id, err := s.rdb.Do(ctx, fv.Build()).ToString()
+	if err != nil {
+		return "", fmt.Errorf("dead-letter request %s: %w", d.RequestID, err)
+	}
+	return id, nil
+}
+
+func clip(v string) string {
+	if len(v) > maxDeadValue {
+		return v[:maxDeadValue]
+	}
+	return v
+}
+
+// ReadDeadLetters returns up to count entries of chat:dead, oldest first (tests and ops).
+func (s *Store) ReadDeadLetters(ctx context.Context, count int) ([]RequestEntry, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	res, err := s.rdb.Do(ctx, s.rdb.B().Xrange().Key(s.keys.Dead()).Start("-").End("+").Count(int64(count)).Build()).AsXRange()
+	if err != nil && !isNil(err) {
+		return nil, fmt.Errorf("read dead letters: %w", err)
+	}
+	return entries(-1, res), nil
+}

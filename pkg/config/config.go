@@ -68,11 +68,11 @@ type LLM struct {
 
 // Limits bounds what one client or session may do.
 type Limits struct {
-	MaxMessageBytes         int `mapstructure:"max_message_bytes"`
-	MessagesPerMinute       int `mapstructure:"messages_per_minute"`
-	MaxPending              int `mapstructure:"max_pending"`
-	SocketsPerSession       int `mapstructure:"sockets_per_session"`
-	SessionsPerMinutePerIP  int `mapstructure:"sessions_per_minute_per_ip"`
+	MaxMessageBytes        int `mapstructure:"max_message_bytes"`
+	MessagesPerMinute      int `mapstructure:"messages_per_minute"`
+	MaxPending             int `mapstructure:"max_pending"`
+	SocketsPerSession      int `mapstructure:"sockets_per_session"`
+	SessionsPerMinutePerIP int `mapstructure:"sessions_per_minute_per_ip"`
 }
 
 // Log configures log/slog.

@@ -43,7 +43,8 @@ Every key is also a flag: --redis.url, --session.ttl, ...`,
 		Example: `  chatbot dev                          # everything in one process, for a laptop
   chatbot serve --server.addr :8080    # web tier
   chatbot work --replicas 4            # workers
-  chatbot token --name ops             # create a session, print its token`,
+  chatbot token --name ops             # create a session, print its token
+  source <(chatbot completion bash)    # shell completion (also zsh, fish, powershell)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -52,6 +53,8 @@ Every key is also a flag: --redis.url, --session.ttl, ...`,
 		// Each constructor lives in the file of its name.
 		newTokenCommand(),
 		newVersionCommand(),
+		newHealthcheckCommand(),
 	)
+	addCompletionCommand(root) // after every AddCommand
 	return root
 }

@@ -17,7 +17,7 @@ func TestCompletionScripts(t *testing.T) {
 		"powershell": "Register-ArgumentCompleter",
 	} {
 		t.Run(shell, func(t *testing.T) {
-					out, err := runCLI(t, "completion", shell)
+			out, err := runCLI(t, "completion", shell)
 			if err != nil || !strings.Contains(out, marker) {
 				t.Fatalf("completion %s: err %v, output without %q:\n%.300s", shell, err, marker, out)
 			}

@@ -1,0 +1,106 @@
+package ui_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"chatbot/pkg/web/ui"
+)
+
+func get(t *testing.T, srv *httptest.Server, method, path string, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, srv.URL+path, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+func TestHandlerServesTheFiles(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(ui.Handler())
+	defer srv.Close()
+
+	res, body := get(t, srv, "GET", "/", nil)
+	if res.StatusCode != 200 || !strings.Contains(res.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, `<script src="app.js" defer></script>`) {
+		t.Fatalf("GET / = %d %q\n%s", res.StatusCode, res.Header.Get("Content-Type"), body)
+	}
+	csp := res.Header.Get("Content-Security-Policy")
+	for _, want := range []string{"script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	if res.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Error("no nosniff")
+	}
+
+	// Every file the page links to is served with its type; nothing comes from elsewhere.
+	refs := regexp.MustCompile(`(?:src|href)="([^"]+)"`).FindAllStringSubmatch(body, -1)
+	if len(refs) < 3 {
+		t.Fatalf("index.html links %v", refs)
+	}
+	types := map[string]string{".js": "javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+	for _, m := range refs {
+		ref := m[1]
+		if strings.Contains(ref, "//") {
+			t.Errorf("index.html loads %s from another origin", ref)
+			continue
+		}
+		res, _ := get(t, srv, "GET", "/"+ref, nil)
+		ext := ref[strings.LastIndexByte(ref, '.'):]
+		if res.StatusCode != 200 || !strings.Contains(res.Header.Get("Content-Type"), types[ext]) {
+			t.Errorf("GET /%s = %d %q", ref, res.StatusCode, res.Header.Get("Content-Type"))
+		}
+	}
+	// No inline script: the CSP would block it.
+	if regexp.MustCompile(`<script>|<script [^>]*>[^<]|\son[a-z]+=`).MatchString(body) {
+		t.Error("index.html has inline script")
+	}
+}
+
+func TestHandlerRevalidatesWithETag(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(ui.Handler())
+	defer srv.Close()
+	res, _ := get(t, srv, "GET", "/app.js", nil)
+	tag := res.Header.Get("ETag")
+	if tag == "" || res.Header.Get("Cache-Control") != "no-cache" {
+		t.Fatalf("ETag %q Cache-Control %q", tag, res.Header.Get("Cache-Control"))
+	}
+	res, body := get(t, srv, "GET", "/app.js", map[string]string{"If-None-Match": tag})
+	if res.StatusCode != http.StatusNotModified || body != "" {
+		t.Fatalf("revalidation = %d, %d bytes", res.StatusCode, len(body))
+	}
+	other, _ := get(t, srv, "GET", "/", nil)
+	if other.Header.Get("ETag") == tag || other.Header.Get("ETag") == "" {
+		t.Fatalf("index.html ETag %q vs app.js %q", other.Header.Get("ETag"), tag)
+	}
+}
+
+func TestHandlerRefusesOtherMethodsAndPaths(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(ui.Handler())
+	defer srv.Close()
+	if res, _ := get(t, srv, "POST", "/", nil); res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "GET, HEAD" {
+		t.Fatalf("POST / = %d", res.StatusCode)
+	}
+	for _, p := range []string{"/nope.js", "/../ui.go", "/static/app.js"} {
+		if res, _ := get(t, srv, "GET", p, nil); res.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s = %d, want 404", p, res.StatusCode)
+		}
+	}
+	if res, body := get(t, srv, "HEAD", "/style.css", nil); res.StatusCode != 200 || body != "" {
+		t.Fatalf("HEAD = %d %q", res.StatusCode, body)
+	}
+}

@@ -3,6 +3,7 @@ package chat
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -126,7 +127,8 @@ func DecodeClientFrame(data []byte) (Command, error) {
 	if err := dec.Decode(&c); err != nil {
 		return Command{}, errBad("want {\"type\":\"message\",\"msg\":\"...\"} or {\"type\":\"stop\"}")
 	}
-	if dec.More() {
+	// dec.More() would miss a stray '}' or ']': only the end of input may follow.
+	if _, err := dec.Token(); err != io.EOF {
 		return Command{}, errBad("trailing data after the JSON object")
 	}
 	switch c.Type {

@@ -1,0 +1,187 @@
+package store_test
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"chatbot/pkg/chat"
+	"chatbot/pkg/store"
+	"chatbot/pkg/store/storetest"
+
+	"github.com/google/uuid"
+)
+
+// Benchmarks of the Redis steps of one turn, against the test Redis (single node and
+// cluster, as `make test` / `make bench` start them). Each op is one or two round trips to a
+// Redis on loopback, so these measure the round trip and the script's work, not Go code.
+
+// noLimits lets a benchmark queue as much as it likes on one session.
+var noLimits = store.SendLimits{MaxPending: 1 << 30, MessagesPerMinute: 1 << 30}
+
+// eachBackend runs f as a sub-benchmark per backend, with a store of the benchmark's own
+// key prefix. History and events are capped low so that the keys stay small however long
+// the benchmark runs.
+func eachBackend(b *testing.B, f func(b *testing.B, s *store.Store, ctx context.Context)) {
+	for _, be := range storetest.Backends(b) {
+		b.Run(be.Name, func(b *testing.B) {
+			s := storetest.Open(b, be, store.Options{HistoryMax: 50, EventsMax: 200, StreamMaxLen: 10000})
+			f(b, s, context.Background())
+		})
+	}
+}
+
+func newSession(b *testing.B, s *store.Store, ctx context.Context) string {
+	b.Helper()
+	sess, err := s.CreateSession(ctx, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return sess.Token
+}
+
+func benchMessage(i int) chat.Message {
+	return chat.Message{ID: uuid.NewString(), Role: chat.RoleHuman, Msg: "Hello, how are you today?",
+		Timestamp: time.Now().UTC(), ClientID: "c" + strconv.Itoa(i)}
+}
+
+// BenchmarkSend is what the web tier does per user message: the send script (limits,
+// client_id, seq, pending, ack event + publish) and the XADD to the partition stream.
+func BenchmarkSend(b *testing.B) {
+	eachBackend(b, func(b *testing.B, s *store.Store, ctx context.Context) {
+		token := newSession(b, s, ctx)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			if _, err := s.Send(ctx, token, benchMessage(i), noLimits); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkSendParallel is Send from many goroutines (one session each), as many sockets
+// do: rueidis pipelines their commands on shared connections.
+func BenchmarkSendParallel(b *testing.B) {
+	eachBackend(b, func(b *testing.B, s *store.Store, ctx context.Context) {
+		b.ReportAllocs()
+		b.SetParallelism(16)
+		b.RunParallel(func(pb *testing.PB) {
+			token := newSession(b, s, ctx)
+			i := 0
+			for pb.Next() {
+				i++
+				if _, err := s.Send(ctx, token, benchMessage(i), noLimits); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkEnqueue is the XADD to the partition stream alone (the second round trip of Send).
+func BenchmarkEnqueue(b *testing.B) {
+	eachBackend(b, func(b *testing.B, s *store.Store, ctx context.Context) {
+		token := newSession(b, s, ctx)
+		b.ReportAllocs()
+		var seq int64
+		for b.Loop() {
+			seq++
+			if err := s.Enqueue(ctx, token, seq); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkEmitDelta writes one delta event under the lease (per streamed piece of a reply).
+func BenchmarkEmitDelta(b *testing.B) {
+	eachBackend(b, func(b *testing.B, s *store.Store, ctx context.Context) {
+		token := newSession(b, s, ctx)
+		if _, err := s.Send(ctx, token, benchMessage(0), noLimits); err != nil {
+			b.Fatal(err)
+		}
+		turn, state, err := s.BeginTurn(ctx, token, "bench", 0, 0, time.Minute)
+		if err != nil || state != store.TurnReady {
+			b.Fatalf("begin: %v %v", state, err)
+		}
+		ev := chat.Event{Type: chat.FrameDelta, ReplyTo: turn.Message.ID, Text: "Hello, "}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.EmitDelta(ctx, turn, ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkTurn is what a worker does in Redis per message with an instant model: BeginTurn
+// (lease, pending message, history) and FinishTurn (history, done, message event + publish).
+// The custom metric finish-ns/op is FinishTurn alone. The messages are queued before the
+// timer starts; the worker goes from one to the next under the same lease, as it does while
+// more of a session is pending.
+func BenchmarkTurn(b *testing.B) {
+	eachBackend(b, func(b *testing.B, s *store.Store, ctx context.Context) {
+		token := newSession(b, s, ctx)
+		for i := range b.N {
+			if _, err := s.Send(ctx, token, benchMessage(i), noLimits); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		var finish time.Duration
+		for range b.N {
+			turn, state, err := s.BeginTurn(ctx, token, "bench", 0, 20, time.Minute)
+			if err != nil || state != store.TurnReady {
+				b.Fatalf("begin: %v %v", state, err)
+			}
+			reply := chat.Message{ID: uuid.NewString(), Role: chat.RoleBot, Msg: "echo: " + turn.Message.Msg,
+				Timestamp: time.Now().UTC(), ReplyTo: turn.Message.ID}
+			t0 := time.Now()
+			if _, err := s.FinishTurn(ctx, turn, &reply, chat.MessageEvent(reply)); err != nil {
+				b.Fatal(err)
+			}
+			finish += time.Since(t0)
+		}
+		b.ReportMetric(float64(finish.Nanoseconds())/float64(b.N), "finish-ns/op")
+	})
+}
+
+// BenchmarkTurnParallel is BeginTurn+FinishTurn from many goroutines, each on a session of
+// its own with a message sent just before (the send is outside the measured work only in
+// the sense that it is counted in sends/op): the worker-side Redis throughput.
+func BenchmarkTurnParallel(b *testing.B) {
+	eachBackend(b, func(b *testing.B, s *store.Store, ctx context.Context) {
+		var holders atomic.Int64
+		b.ReportAllocs()
+		b.SetParallelism(16)
+		b.RunParallel(func(pb *testing.PB) {
+			token := newSession(b, s, ctx)
+			holder := "bench-" + strconv.FormatInt(holders.Add(1), 10)
+			i := 0
+			for pb.Next() {
+				i++
+				if _, err := s.Send(ctx, token, benchMessage(i), noLimits); err != nil {
+					b.Error(err)
+					return
+				}
+				turn, state, err := s.BeginTurn(ctx, token, holder, 0, 20, time.Minute)
+				if err != nil || state != store.TurnReady {
+					b.Errorf("begin: %v %v", state, err)
+					return
+				}
+				reply := chat.Message{ID: uuid.NewString(), Role: chat.RoleBot, Msg: "echo: " + turn.Message.Msg,
+					Timestamp: time.Now().UTC(), ReplyTo: turn.Message.ID}
+				if _, err := s.FinishTurn(ctx, turn, &reply, chat.MessageEvent(reply)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}

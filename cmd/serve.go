@@ -1,0 +1,53 @@
+package cmd
+
+import (
+	"chatbot/pkg/web"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+)
+
+func newServeCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the web tier: HTTP API, WebSocket chat and the web UI",
+		Long: `Serve the HTTP API (POST /token, /refresh_token, DELETE /token), the WebSocket chat at /chat,
+the web UI at /, and /healthz, /readyz, /metrics, /test, on server.addr.
+
+serve keeps no state but its open sockets: run any number of them behind a load balancer, on
+one Redis (or Redis Cluster). Each holds one Redis connection for notifications whatever the
+number of sockets, plus the pooled command connections. Messages go to Redis Streams for the
+workers (chatbot work); replies come back to whichever serve holds the user's sockets.
+
+On SIGTERM or Ctrl-C it stops accepting, closes every socket with 1001 "server shutting down"
+(clients reconnect elsewhere and resume with ?last_id) and exits within
+server.shutdown_timeout.`,
+		Example: `  chatbot serve
+  chatbot serve --server.addr :9000 --redis.url redis://redis:6379/0
+  chatbot serve --server.allowed_origins https://chat.example.com
+  CHATBOT_REDIS_URL='redis://10.0.0.1:7000?addr=10.0.0.2:7000&addr=10.0.0.3:7000' chatbot serve`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			log := newLogger(cfg, cmd.ErrOrStderr())
+			st, err := openStore(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			opt := web.OptionsFromConfig(cfg)
+			opt.Store, opt.Logger, opt.Registry = st, log, reg
+			srv, err := web.New(opt)
+			if err != nil {
+				return err
+			}
+			return srv.Run(cmd.Context())
+		},
+	}
+}

@@ -1,0 +1,197 @@
+package web
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+
+	"chatbot/pkg/chat"
+
+	"github.com/coder/websocket"
+)
+
+// chat serves GET /chat: authenticate, join the session's hub, upgrade, replay from
+// ?last_id if asked, then hand the socket to its reader goroutine and return (the HTTP
+// handler's goroutine and stack do not stay behind for an idle socket). The hub is joined
+// before the upgrade completes, so every event written after the client sees the upgrade
+// reaches it.
+//
+// Refusals come after the upgrade, as close codes, because a browser cannot read the HTTP
+// status of a failed upgrade: 1008 for a bad, expired or deleted token (reason "Session not
+// authenticated or expired token") or too many sockets, 1013 when Redis is unavailable.
+// Only a foreign Origin is refused before it (403).
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	if s.ctx.Err() != nil {
+		writeJSON(w, http.StatusServiceUnavailable, detail("Server shutting down: reconnect"))
+		return
+	}
+	q := r.URL.Query()
+	token := q.Get("token")
+	if token == "" {
+		token, _ = bearer(r)
+	}
+	sock := &socket{srv: s, token: token, stream: q.Get("stream") == "1" || q.Get("stream") == "true"}
+	var code websocket.StatusCode
+	var reason, from string
+	var resume bool
+	if origin := r.Header.Get("Origin"); origin == "" || originAllowed(origin, r.Host, s.opt.AllowedOrigins) {
+		code, reason, from, resume = s.admit(r.Context(), sock, q)
+	} // else Accept refuses it (403) without the session being touched
+
+	hw := &hijackWatch{ResponseWriter: w}
+	conn, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
+		OriginPatterns:  s.opt.AllowedOrigins,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		// Accept answered with the HTTP error (403 for a foreign Origin).
+		s.log.Debug("websocket upgrade refused", "err", err, "origin", r.Header.Get("Origin"))
+		s.reg.leave(sock)
+		return
+	}
+	conn.SetReadLimit(int64(s.opt.MaxMessageBytes))
+	if !s.track(sock) {
+		s.reg.leave(sock)
+		conn.Close(websocket.StatusGoingAway, reasonShutdown)
+		return
+	}
+	if code != 0 {
+		sock.markClosing(code, reason)
+	}
+	if !sock.attach(conn, hw.conn) {
+		s.finish(sock)
+		return
+	}
+	if resume {
+		if err := s.replay(s.ctx, sock, from); err != nil {
+			s.log.Warn("replaying a session failed", "session", tokenHash(token), "err", err)
+			s.reject(sock, websocket.StatusTryAgainLater, reasonBusy)
+			return
+		}
+	}
+	sock.resume()
+	s.log.Debug("socket open", "session", tokenHash(token), "stream", sock.stream, "resume", resume)
+	go sock.readLoop()
+}
+
+// admit checks the token and joins the session's hub; a non-zero code is the close the
+// socket gets instead. The socket stays paused (frames queue) until it is attached.
+func (s *Server) admit(ctx context.Context, sock *socket, q url.Values) (code websocket.StatusCode, reason, from string, resume bool) {
+	if !chat.ValidToken(sock.token) {
+		return websocket.StatusPolicyViolation, reasonAuth, "", false
+	}
+	exists, err := s.st.SessionExists(ctx, sock.token)
+	if err != nil {
+		s.log.Warn("checking a session failed", "session", tokenHash(sock.token), "err", err)
+		return websocket.StatusTryAgainLater, reasonBusy, "", false
+	}
+	if !exists {
+		return websocket.StatusPolicyViolation, reasonAuth, "", false
+	}
+	sock.pause()
+	if lastID := q.Get("last_id"); lastID != "" {
+		if chat.ValidID(lastID) {
+			from, resume = lastID, true
+		} else {
+			sock.sendError(chat.CodeBadFrame, fmt.Sprintf("last_id %.48q is not an offset (want MS-SEQ, as in a frame's offset): live events only", lastID), "")
+		}
+	}
+	jctx, cancel := context.WithTimeout(s.ctx, s.opt.JoinTimeout)
+	defer cancel()
+	switch err := s.reg.join(jctx, sock, from); {
+	case err == nil:
+		return 0, "", from, resume
+	case errors.Is(err, errTooManySockets):
+		return websocket.StatusPolicyViolation, fmt.Sprintf("Too many sockets open for this session (limit %d)", s.opt.SocketsPerSession), "", false
+	case errors.Is(err, errSessionGone):
+		return websocket.StatusPolicyViolation, reasonDeleted, "", false
+	default:
+		s.log.Warn("joining a session failed", "session", tokenHash(sock.token), "err", err)
+		return websocket.StatusTryAgainLater, reasonBusy, "", false
+	}
+}
+
+// reject closes a socket that never started reading.
+func (s *Server) reject(sock *socket, code websocket.StatusCode, reason string) {
+	sock.closeSync(code, reason)
+	s.finish(sock)
+}
+
+// replay writes the events after from straight to the socket (its queue holds live events
+// meanwhile), then leaves sock.sent at the newest it wrote. Events trimmed away are
+// reported with a history_truncated error frame, followed by every event still kept.
+func (s *Server) replay(ctx context.Context, sock *socket, from string) error {
+	truncated, err := s.st.Truncated(ctx, sock.token, from)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.opt.WriteTimeout)
+	defer cancel()
+	if truncated {
+		ev := chat.ErrorEvent(chat.CodeHistoryTruncated, msgTruncated, "")
+		data, _ := json.Marshal(ev)
+		s.met.errors.WithLabelValues(ev.Code).Inc()
+		if err := sock.conn.Write(wctx, websocket.MessageText, data); err != nil {
+			return err
+		}
+		s.met.frameOut(chat.FrameError)
+		from = ""
+	}
+	read := 0
+	for {
+		entries, err := s.st.ReadEvents(ctx, sock.token, from, pageSize)
+		if err != nil {
+			return err
+		}
+		read += len(entries)
+		for _, e := range entries {
+			if chat.CompareIDs(e.ID, sock.sent) <= 0 || (chat.Streaming(e.Type) && !sock.stream) {
+				continue
+			}
+			if err := sock.conn.Write(wctx, websocket.MessageText, e.Frame()); err != nil {
+				return err
+			}
+			s.met.frameOut(e.Type)
+			sock.sent = e.ID
+		}
+		if len(entries) < pageSize {
+			break
+		}
+		from = entries[len(entries)-1].ID
+	}
+	if read == 0 && sock.sent != "" {
+		// An offset from the future (no event after it) would hold every new event back.
+		tail, err := s.st.LastEventID(ctx, sock.token)
+		if err != nil {
+			return err
+		}
+		if chat.CompareIDs(sock.sent, tail) > 0 {
+			sock.sent = tail
+		}
+	}
+	return nil
+}
+
+// hijackWatch keeps the connection coder/websocket hijacks, so the server can force it shut
+// when the shutdown deadline passes.
+type hijackWatch struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+func (h *hijackWatch) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("connection cannot be hijacked")
+	}
+	c, brw, err := hj.Hijack()
+	h.conn = c
+	return c, brw, err
+}
+
+func (h *hijackWatch) Unwrap() http.ResponseWriter { return h.ResponseWriter }

@@ -1,0 +1,17 @@
+// Package web is the web tier of `chatbot serve`: the HTTP API of DESIGN.md (POST/DELETE
+// /token, /refresh_token, /healthz, /readyz, /metrics, /test), the WebSocket chat at /chat
+// (github.com/coder/websocket) and the embedded web UI at /.
+//
+// Delivery: a Server holds one store.Subscriber (one Redis connection) subscribed to the
+// notify channel of every session it has sockets for, and one hub per such session. A hub
+// remembers the last event it delivered; a notification whose prev is that event goes
+// straight to the session's sockets, anything else makes the hub read the gap from Redis
+// (XRANGE) first, so every socket gets every event once, in order. A socket that resumes with
+// ?last_id replays the events after it from Redis while live events wait in its queue, and
+// the queue drops anything at or before what the replay sent.
+//
+// Cost per socket: one goroutine (the reader) while idle, no timer, no buffer beyond the
+// connection's; writes run on a goroutine that exists only while the socket's queue is not
+// empty. A socket whose queue reaches Options.SendQueue frames or Options.SendQueueBytes
+// (a client that does not read) is closed with 1013, so it reconnects and resumes.
+package web

@@ -1,0 +1,89 @@
+package web
+
+import (
+	"strconv"
+
+	"chatbot/pkg/chat"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the web tier's Prometheus series, all named chatbot_web_*.
+type metrics struct {
+	socketsOpen prometheus.Gauge
+	sessions    prometheus.Gauge
+	framesIn    *prometheus.CounterVec
+	framesOut   *prometheus.CounterVec
+	enqueue     prometheus.Histogram
+	errors      *prometheus.CounterVec
+	closes      *prometheus.CounterVec
+	gapReads    prometheus.Counter
+	resubscribe prometheus.Counter
+	subscribed  prometheus.GaugeFunc
+
+	out map[string]prometheus.Counter // framesOut by type, resolved once
+}
+
+// Frame types counted by frames_in: what a client sent.
+const (
+	inMessage = "message"
+	inStop    = "stop"
+	inInvalid = "invalid"
+	inBinary  = "binary"
+)
+
+func newMetrics(reg prometheus.Registerer, subscribed func() float64) *metrics {
+	m := &metrics{
+		socketsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chatbot_web_sockets_open", Help: "WebSocket connections open on this process.",
+		}),
+		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chatbot_web_sessions", Help: "Sessions with at least one socket on this process.",
+		}),
+		framesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chatbot_web_frames_in_total", Help: "Frames received from clients, by type (message, stop, invalid, binary).",
+		}, []string{"type"}),
+		framesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chatbot_web_frames_out_total", Help: "Frames written to clients, by type (message, ack, delta, error).",
+		}, []string{"type"}),
+		enqueue: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "chatbot_web_enqueue_seconds",
+			Help:    "Time to queue a user message (limits, pending, ack, request stream).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chatbot_web_errors_total", Help: "Error frames sent about client frames, by code.",
+		}, []string{"code"}),
+		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chatbot_web_socket_closes_total", Help: "Sockets closed by the server, by WebSocket close code.",
+		}, []string{"code"}),
+		gapReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chatbot_web_gap_reads_total", Help: "Times a session's events were read from Redis to close a gap in the notifications.",
+		}),
+		resubscribe: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chatbot_web_subscriber_reconnects_total", Help: "Times the notification subscriber replaced a lost Redis connection.",
+		}),
+		subscribed: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "chatbot_web_subscribed_channels", Help: "Notify channels subscribed on the subscriber connection.",
+		}, subscribed),
+		out: map[string]prometheus.Counter{},
+	}
+	for _, t := range []string{chat.FrameMessage, chat.FrameAck, chat.FrameDelta, chat.FrameError} {
+		m.out[t] = m.framesOut.WithLabelValues(t)
+	}
+	reg.MustRegister(m.socketsOpen, m.sessions, m.framesIn, m.framesOut, m.enqueue, m.errors,
+		m.closes, m.gapReads, m.resubscribe, m.subscribed)
+	return m
+}
+
+func (m *metrics) frameOut(typ string) {
+	if c, ok := m.out[typ]; ok {
+		c.Inc()
+		return
+	}
+	m.framesOut.WithLabelValues("other").Inc()
+}
+
+func (m *metrics) closed(code int) {
+	m.closes.WithLabelValues(strconv.Itoa(code)).Inc()
+}

@@ -1,0 +1,120 @@
+package web
+
+import (
+	"log/slog"
+	"time"
+
+	"chatbot/pkg/config"
+	"chatbot/pkg/store"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Options configure a Server. Zero values take the documented defaults (those of DESIGN.md
+// for the config keys).
+type Options struct {
+	// Store is the Redis layer; required.
+	Store *store.Store
+	// Logger gets the server's logs (never a token); default slog.Default().
+	Logger *slog.Logger
+	// Registry gets the server's metrics and is what /metrics serves; default a new registry
+	// with the Go and process collectors.
+	Registry *prometheus.Registry
+
+	// Addr is where Run listens (server.addr). Default ":8080".
+	Addr string
+	// AllowedOrigins are browser origins allowed besides the same origin, for the WebSocket
+	// and CORS (server.allowed_origins): "scheme://host[:port]", a host pattern such as
+	// "*.example.com", or "*" for any.
+	AllowedOrigins []string
+	// ShutdownTimeout bounds the drain on shutdown (server.shutdown_timeout). Default 10s.
+	ShutdownTimeout time.Duration
+
+	// MaxMessageBytes is the largest client frame (limits.max_message_bytes). Default 4096.
+	MaxMessageBytes int
+	// MessagesPerMinute per session (limits.messages_per_minute). Default 60.
+	MessagesPerMinute int
+	// MaxPending unanswered messages per session (limits.max_pending). Default 16.
+	MaxPending int
+	// SocketsPerSession open on this process (limits.sockets_per_session). Default 8.
+	SocketsPerSession int
+	// SessionsPerMinutePerIP is POST /token per client address (limits.sessions_per_minute_per_ip).
+	// Default 30.
+	SessionsPerMinutePerIP int
+
+	// SendQueue is how many frames may wait for a slow socket before it is closed with 1013.
+	// Default 256.
+	SendQueue int
+	// SendQueueBytes is how many bytes may wait for a slow socket. Default 1 MiB.
+	SendQueueBytes int
+	// WriteTimeout bounds writing one batch of frames to a socket. Default 10s.
+	WriteTimeout time.Duration
+	// JoinTimeout bounds subscribing to a session's notifications when a socket opens.
+	// Default 10s.
+	JoinTimeout time.Duration
+	// MaxBodyBytes bounds HTTP request bodies. Default 16 KiB.
+	MaxBodyBytes int64
+	// ReadHeaderTimeout, ReadTimeout and IdleTimeout bound slow HTTP clients (the
+	// WebSocket is not affected once upgraded). Defaults 5s, 15s, 60s.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	IdleTimeout       time.Duration
+	// SubscriberName is the Redis CLIENT SETNAME of the notification subscriber.
+	// Default "chatbot-sub".
+	SubscriberName string
+}
+
+// OptionsFromConfig maps the configuration keys to Options; Store, Logger and Registry are
+// left to the caller.
+func OptionsFromConfig(cfg *config.Config) Options {
+	return Options{
+		Addr:                   cfg.Server.Addr,
+		AllowedOrigins:         cfg.Server.AllowedOrigins,
+		ShutdownTimeout:        cfg.Server.ShutdownTimeout,
+		MaxMessageBytes:        cfg.Limits.MaxMessageBytes,
+		MessagesPerMinute:      cfg.Limits.MessagesPerMinute,
+		MaxPending:             cfg.Limits.MaxPending,
+		SocketsPerSession:      cfg.Limits.SocketsPerSession,
+		SessionsPerMinutePerIP: cfg.Limits.SessionsPerMinutePerIP,
+	}
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Addr == "" {
+		o.Addr = ":8080"
+	}
+	setDuration(&o.ShutdownTimeout, 10*time.Second)
+	setInt(&o.MaxMessageBytes, 4096)
+	setInt(&o.MessagesPerMinute, 60)
+	setInt(&o.MaxPending, 16)
+	setInt(&o.SocketsPerSession, 8)
+	setInt(&o.SessionsPerMinutePerIP, 30)
+	setInt(&o.SendQueue, 256)
+	setInt(&o.SendQueueBytes, 1<<20)
+	setDuration(&o.WriteTimeout, 10*time.Second)
+	setDuration(&o.JoinTimeout, 10*time.Second)
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 16 << 10
+	}
+	setDuration(&o.ReadHeaderTimeout, 5*time.Second)
+	setDuration(&o.ReadTimeout, 15*time.Second)
+	setDuration(&o.IdleTimeout, 60*time.Second)
+	if o.SubscriberName == "" {
+		o.SubscriberName = "chatbot-sub"
+	}
+}
+
+func setInt(v *int, def int) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+func setDuration(v *time.Duration, def time.Duration) {
+	if *v <= 0 {
+		*v = def
+	}
+}

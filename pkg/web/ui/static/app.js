@@ -33,6 +33,7 @@
     bad_frame: 'The server did not understand a message from this page.',
     model_error: 'The model could not answer this message.',
     history_truncated: 'Part of the conversation was missed while offline; reloading it.',
+    unavailable: 'The service is unavailable right now. Try again in a moment.',
   };
 
   const $ = (id) => document.getElementById(id);
@@ -504,7 +505,8 @@
         case 'rate_limited':
         case 'too_many_pending':
         case 'empty_message':
-        case 'bad_frame': {
+        case 'bad_frame':
+        case 'unavailable': {
           // The refused message is one not acknowledged yet; say so on it, with a retry.
           const target = this.unacked.get(f.client_id) || this.unacked.get(f.reply_to);
           if (target) this.failed(target, 'Not sent');
@@ -666,6 +668,7 @@
       ui.notice.hidden = true;
       ui.stop.hidden = true;
       ui.expired.hidden = false;
+      for (const b of ui.messages.querySelectorAll('.status button')) b.disabled = true;
       ui.restart.focus();
     }
 

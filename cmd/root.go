@@ -51,6 +51,7 @@ Every key is also a flag: --redis.url, --session.ttl, ...`,
 	config.AddFlags(root.PersistentFlags())
 	root.AddCommand(
 		// Each constructor lives in the file of its name.
+		newDevCommand(),
 		newServeCommand(),
 		newTokenCommand(),
 		newVersionCommand(),

@@ -98,11 +98,21 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// RedactURL returns u with any password replaced by "xxxxx", for logs and errors.
+// RedactURL returns u with its credentials replaced by "xxxxx", for logs and errors. Nothing
+// before the last '@' is shown but the scheme, so a password that was not percent-encoded (and
+// so ends the URL's host early) does not come out either.
 func RedactURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(unparsable URL)"
+	at := strings.LastIndexByte(u, '@')
+	if at < 0 {
+		if _, err := url.Parse(u); err != nil {
+			return "(unparsable URL)"
+		}
+		return u
 	}
-	return p.Redacted()
+	prefix := ""
+	if scheme, _, ok := strings.Cut(u[:at], "://"); ok && scheme != "" &&
+		strings.Trim(strings.ToLower(scheme), "abcdefghijklmnopqrstuvwxyz0123456789+-.") == "" {
+		prefix = scheme + "://"
+	}
+	return prefix + "xxxxx@" + u[at+1:]
 }

@@ -430,3 +430,38 @@ func TestACLMissingRight(t *testing.T) {
 		}
 	}
 }
+
+// TestACLPasswordWithReservedCharacters: a password with / ? # @ % : works once
+// percent-encoded in redis.url; written raw, it is refused with a message that says what to
+// encode and shows no part of it.
+func TestACLPasswordWithReservedCharacters(t *testing.T) {
+	t.Parallel()
+	srv := startTLSRedis(t)
+	a := aclTarget{name: "tls", url: srv.URL(""), caFile: srv.CAFile, nodes: []string{srv.Addr}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const password = "12/PART1?PART2#PART3@PART4%PART5:PART6"
+	c := nodeClient(t, a, srv.Addr)
+	line := strings.Fields(store.ACLSetUser("chatbot", password))
+	if err := c.Do(ctx, c.B().Arbitrary(line[0], line[1]).Args(line[2:]...).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(ctx, store.Options{URL: a.withUser("chatbot", password), TLSCAFile: a.caFile})
+	if err != nil {
+		t.Fatalf("open with the percent-encoded password: %v", err)
+	}
+	s.Close()
+
+	raw := "rediss://chatbot:" + password + "@" + srv.Addr + "/0"
+	s, err = store.Open(ctx, store.Options{URL: raw, TLSCAFile: a.caFile})
+	if err == nil {
+		s.Close()
+		t.Fatal("open with an unencoded password succeeded")
+	}
+	if !strings.Contains(err.Error(), "percent-encode") || !strings.Contains(err.Error(), srv.Addr) {
+		t.Errorf("error %q: want the address and what to percent-encode", err)
+	}
+	if regexp.MustCompile(`PART\d`).MatchString(err.Error()) {
+		t.Errorf("error %q shows part of the password", err)
+	}
+}

@@ -128,6 +128,9 @@ func (s *Store) timeout(ctx context.Context) (context.Context, context.CancelFun
 }
 
 func clientOption(opt Options) (rueidis.ClientOption, error) {
+	if err := checkURL(opt.URL); err != nil {
+		return rueidis.ClientOption{}, err
+	}
 	copt, err := rueidis.ParseURL(opt.URL)
 	if err != nil {
 		return copt, fmt.Errorf("redis.url %s: %s", redactAddr(opt.URL), strings.TrimPrefix(err.Error(), "redis: "))
@@ -161,15 +164,56 @@ func clientOption(opt Options) (rueidis.ClientOption, error) {
 	return copt, nil
 }
 
-// redactAddr is the host:port list of a Redis URL, never its credentials.
-func redactAddr(raw string) string {
+// checkURL refuses a redis.url that would not be read as its writer meant, before any
+// message can quote it: an unescaped / ? # or @ in the user or password ends the host early, and
+// the rest of the password would land in the host, the path, or an error text.
+func checkURL(raw string) error {
+	if !strings.Contains(raw, "://") {
+		return fmt.Errorf("redis.url %s: want redis://[user:password@]host:port/db or rediss://...", redactAddr(raw))
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
+		why := "not a valid URL (percent-encode special characters of the user and password)"
+		var ue *url.Error
+		// Without '@' there are no credentials that the parser's reason could quote.
+		if errors.As(err, &ue) && !strings.Contains(raw, "@") {
+			why = ue.Err.Error()
+		}
+		return fmt.Errorf("redis.url %s: %s", redactAddr(raw), why)
+	}
+	if host, _ := hostPart(raw); u.Host != host {
+		return fmt.Errorf("redis.url %s: the user or password holds a character that must be "+
+			"percent-encoded (%%2F for /, %%3F for ?, %%23 for #, %%40 for @, %%25 for %%)", redactAddr(raw))
+	}
+	return nil
+}
+
+// hostPart is the host[:port] of a URL as its writer meant it, and its query: what follows the
+// last '@' (so no part of a password ever counts), up to the path, query or fragment.
+func hostPart(raw string) (host, query string) {
+	_, rest, _ := strings.Cut(raw, "://")
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	rest, _, _ = strings.Cut(rest, "#")
+	rest, query, _ = strings.Cut(rest, "?")
+	host, _, _ = strings.Cut(rest, "/")
+	return host, query
+}
+
+// redactAddr is the scheme and host:port list of a Redis URL, never its credentials, even in a
+// URL whose password was not percent-encoded.
+func redactAddr(raw string) string {
+	scheme, _, ok := strings.Cut(raw, "://")
+	if !ok || scheme == "" || strings.Trim(strings.ToLower(scheme), "abcdefghijklmnopqrstuvwxyz0123456789+-.") != "" {
 		return "(unparsable redis.url)"
 	}
-	addrs := []string{u.Host}
-	addrs = append(addrs, u.Query()["addr"]...)
-	return u.Scheme + "://" + strings.Join(addrs, ",")
+	host, query := hostPart(raw)
+	addrs := []string{host}
+	if q, err := url.ParseQuery(query); err == nil {
+		addrs = append(addrs, q["addr"]...)
+	}
+	return scheme + "://" + strings.Join(addrs, ",")
 }
 
 // describe turns a connection error into one readable phrase that says what to check. It

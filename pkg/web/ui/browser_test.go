@@ -19,20 +19,46 @@ import (
 // the same conversation, once, in conversation order.
 func TestBrowserChat(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, stackOptions{EchoDelay: 1200 * time.Millisecond})
+	t.Run("redis", func(t *testing.T) {
+		t.Parallel()
+		testChat(t, newStack(t, stackOptions{EchoDelay: 1200 * time.Millisecond}), os.Getenv("CHATBOT_UPDATE_SCREENSHOT") == "1")
+	})
+	// What `chatbot dev` runs on.
+	t.Run("embedded", func(t *testing.T) {
+		t.Parallel()
+		testChat(t, newStack(t, stackOptions{Embedded: true, EchoDelay: 1200 * time.Millisecond}), false)
+	})
+}
+
+// testChat is TestBrowserChat on one stack. With screenshot, it saves the chat page, a reply
+// streaming, as docs/screenshot-chat.png.
+func testChat(t *testing.T, s *stack, screenshot bool) {
 	p := newPage(t)
+	if screenshot {
+		p.do(chromedp.EmulateViewport(880, 700))
+	}
 	p.start(s, "Ada")
 	if got := p.textNoFail("#chat-title"); got != "Ada" {
 		t.Fatalf("title %q", got)
 	}
 
 	// The third message would run a script if the page ever wrote text as HTML.
-	texts := []string{"hello there, how are you today", "second message", `<img src=x onerror=alert(1)> & <b>bold</b>`}
+	texts := []string{
+		"Hi! Can you hear me?",
+		"Replies stream in word by word, and a reload keeps the whole conversation.",
+		`Is this <b>bold</b>? <img src=x onerror=alert(1)>`,
+	}
 	for _, text := range texts {
 		p.send(text)
 	}
 	// A reply on its way: a bot bubble still streaming, with some of its words.
 	p.waitFor(10*time.Second, "a partial reply", `[...document.querySelectorAll('#messages > li.bot.streaming .text')].some(e => e.textContent.length > 0 && e.textContent.length < `+itoa(len(echoText(texts[0])))+`)`)
+	if screenshot {
+		p.waitFor(20*time.Second, "the last reply streaming", `document.querySelectorAll('#messages > li.bot[data-state="done"]').length === 2 && document.querySelector('#messages > li.bot.streaming .text').textContent.split(' ').length >= 4`)
+		if err := os.WriteFile(filepath.Join("..", "..", "..", "docs", "screenshot-chat.png"), p.screenshot(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p.waitFor(20*time.Second, "three replies", `document.querySelectorAll('#messages > li.bot[data-state="done"]').length === 3`)
 	want := []msg{}
 	for _, text := range texts {
@@ -41,12 +67,6 @@ func TestBrowserChat(t *testing.T) {
 	checkConversation(t, p.messages(), want)
 	if n := eval[int](p, `document.querySelectorAll('#messages img, #messages b').length`); n != 0 {
 		t.Fatalf("a message was written as HTML: %d elements", n)
-	}
-
-	if os.Getenv("CHATBOT_UPDATE_SCREENSHOT") == "1" {
-		if err := os.WriteFile(filepath.Join("..", "..", "..", "docs", "screenshot-chat.png"), p.screenshot(), 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 
 	p.do(chromedp.Reload())

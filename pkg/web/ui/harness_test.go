@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"chatbot/pkg/devredis"
 	"chatbot/pkg/llm"
 	"chatbot/pkg/store"
 	"chatbot/pkg/store/storetest"
@@ -286,6 +287,8 @@ func (p *page) token() string {
 
 // stackOptions shape one test's stack.
 type stackOptions struct {
+	// Embedded runs on the in-memory Redis of `chatbot dev` instead of the test Redis.
+	Embedded          bool
 	EchoDelay         time.Duration
 	SessionTTL        time.Duration
 	MaxMessageBytes   int
@@ -315,8 +318,24 @@ type webServer struct {
 
 func newStack(t *testing.T, opt stackOptions) *stack {
 	t.Helper()
-	b := storetest.Backends(t)[0] // the single node: the cluster is the store's and web's tests' business
-	s := &stack{t: t, opt: opt, st: storetest.Open(t, b, store.Options{SessionTTL: opt.SessionTTL, Partitions: 2})}
+	s := &stack{t: t, opt: opt}
+	sopt := store.Options{SessionTTL: opt.SessionTTL, Partitions: 2}
+	if opt.Embedded {
+		mem, err := devredis.Start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(mem.Close)
+		st, err := store.Open(context.Background(), mem.StoreOptions(sopt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.Close)
+		s.st = st
+	} else {
+		// The single node: the cluster is the store's and the web tier's tests' business.
+		s.st = storetest.Open(t, storetest.Backends(t)[0], sopt)
+	}
 	s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		s.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

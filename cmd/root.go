@@ -56,6 +56,7 @@ Every key is also a flag: --redis.url, --session.ttl, ...`,
 		newTokenCommand(),
 		newVersionCommand(),
 		newHealthcheckCommand(),
+		newBenchCommand(),
 	)
 	addCompletionCommand(root) // after every AddCommand
 	return root

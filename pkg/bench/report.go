@@ -1,0 +1,89 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// formatCounts is "kind n, kind n" sorted by kind, or "none".
+func formatCounts(m map[string]int64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if m[k] != 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (s Summary) String() string {
+	if s.N == 0 {
+		return "no samples"
+	}
+	return fmt.Sprintf("p50 %.2fms  p90 %.2fms  p99 %.2fms  max %.2fms  (mean %.2fms, n=%d)", s.P50, s.P90, s.P99, s.Max, s.Mean, s.N)
+}
+
+// Print writes the result for people.
+func (r *Result) Print(w io.Writer) {
+	mode := fmt.Sprintf("closed loop, %d in flight per session", r.Pipeline)
+	if r.Rate > 0 {
+		mode = fmt.Sprintf("fixed rate %.0f msg/s", r.Rate)
+	}
+	fmt.Fprintf(w, "bench %s: %d sessions x %d sockets, %s, stream %v, %.0fs measured after %.0fs warmup (setup %.1fs, %d source addresses)\n",
+		r.URL, r.Sessions, r.SocketsPerSession, mode, r.Stream, r.DurationSec, r.WarmupSec, r.SetupSec, r.SourceAddrs)
+	fmt.Fprintf(w, "  turns:       %d of %d sent = %.1f turns/s\n", r.Turns, r.Sent, r.TurnsPerSec)
+	fmt.Fprintf(w, "  reply:       %s\n", r.Latency)
+	if r.Ack != nil {
+		fmt.Fprintf(w, "  ack:         %s\n", *r.Ack)
+	}
+	if r.FirstDelta != nil {
+		fmt.Fprintf(w, "  first delta: %s\n", *r.FirstDelta)
+	}
+	fmt.Fprintf(w, "  errors:      %s\n", formatCounts(r.Errors))
+	fmt.Fprintf(w, "  frames in:   %s\n", formatCounts(r.Frames))
+}
+
+// Print writes the idle result for people.
+func (r *IdleResult) Print(w io.Writer) {
+	fmt.Fprintf(w, "bench %s idle: %d sockets (%d per session, %d source addresses) opened in %.1fs, held %.0fs\n",
+		r.URL, r.Target, r.SocketsPerSession, r.SourceAddrs, r.OpenSec, r.HoldSec)
+	fmt.Fprintf(w, "  opened:      %d of %d; still open after the hold %d; answered a ping %d\n", r.Opened, r.Target, r.Alive, r.Pongs)
+	fmt.Fprintf(w, "  failed:      %s\n", formatCounts(r.Failed))
+	row := func(name string, base, full int64, per float64, unit string) {
+		if base < 0 || full < 0 {
+			fmt.Fprintf(w, "  %-11s  unknown\n", name+":")
+			return
+		}
+		fmt.Fprintf(w, "  %-11s  %s with %d sockets, %s with %d: %s per socket\n", name+":",
+			unitOf(base, unit), r.Base.Sockets, unitOf(full, unit), r.Full.Sockets, perUnit(per, unit))
+	}
+	row("serve RSS", r.Base.RSS, r.Full.RSS, r.RSSPerSocket, "B")
+	row("heap inuse", r.Base.HeapInuse, r.Full.HeapInuse, r.HeapPerSocket, "B")
+	row("stack inuse", r.Base.StackInuse, r.Full.StackInuse, r.StackPerSocket, "B")
+	row("goroutines", r.Base.Goroutines, r.Full.Goroutines, r.GoroutinesPerSocket, "")
+	if r.Base.RedisConns < 0 || r.Full.RedisConns < 0 {
+		fmt.Fprintf(w, "  redis conns: unknown (needs --serve-pid and the Redis address)\n")
+	} else {
+		fmt.Fprintf(w, "  redis conns: %d with %d sockets, %d with %d\n", r.Base.RedisConns, r.Base.Sockets, r.Full.RedisConns, r.Full.Sockets)
+	}
+}
+
+func unitOf(v int64, unit string) string {
+	if unit == "B" {
+		return fmt.Sprintf("%.1f MiB", float64(v)/(1<<20))
+	}
+	return fmt.Sprint(v)
+}
+
+func perUnit(v float64, unit string) string {
+	if unit == "B" {
+		return fmt.Sprintf("%.1f KiB", v/1024)
+	}
+	return fmt.Sprintf("%.2f", v)
+}

@@ -1,0 +1,130 @@
+package bench
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// recorder collects what a load run measures. Latencies are kept as samples (a bounded run
+// keeps at most a few million), so the percentiles are exact.
+type recorder struct {
+	from, to time.Time   // the measured window: sends in it count
+	over     atomic.Bool // the run is over: sockets are being closed
+
+	mu         sync.Mutex
+	sent       int64
+	turns      int64
+	turn       []time.Duration
+	firstDelta []time.Duration
+	ack        []time.Duration
+	errors     map[string]int64
+	frames     map[string]int64 // frames received, by type, on every socket
+}
+
+func newRecorder(from, to time.Time) *recorder {
+	return &recorder{from: from, to: to, errors: map[string]int64{}, frames: map[string]int64{}}
+}
+
+// counts reports whether a message sent at t is in the measured window.
+func (r *recorder) counts(t time.Time) bool { return !t.Before(r.from) && t.Before(r.to) }
+
+func (r *recorder) addSent(at time.Time) {
+	if !r.counts(at) {
+		return
+	}
+	r.mu.Lock()
+	r.sent++
+	r.mu.Unlock()
+}
+
+// addTurn records a reply to a message sent at; ok false means it ended with an error frame.
+func (r *recorder) addTurn(at, now time.Time) {
+	if !r.counts(at) {
+		return
+	}
+	r.mu.Lock()
+	r.turns++
+	r.turn = append(r.turn, now.Sub(at))
+	r.mu.Unlock()
+}
+
+func (r *recorder) addFirstDelta(at, now time.Time) {
+	if !r.counts(at) {
+		return
+	}
+	r.mu.Lock()
+	r.firstDelta = append(r.firstDelta, now.Sub(at))
+	r.mu.Unlock()
+}
+
+func (r *recorder) addAck(at, now time.Time) {
+	if !r.counts(at) {
+		return
+	}
+	r.mu.Lock()
+	r.ack = append(r.ack, now.Sub(at))
+	r.mu.Unlock()
+}
+
+func (r *recorder) addError(kind string, n int64) {
+	if n == 0 {
+		return
+	}
+	r.mu.Lock()
+	r.errors[kind] += n
+	r.mu.Unlock()
+}
+
+// addMsgError counts the failure of a message sent at at, if it is in the measured window
+// (so that sent = turns + the errors of messages).
+func (r *recorder) addMsgError(at time.Time, kind string) {
+	if r.counts(at) {
+		r.addError(kind, 1)
+	}
+}
+
+func (r *recorder) addFrame(typ string) {
+	r.mu.Lock()
+	r.frames[typ]++
+	r.mu.Unlock()
+}
+
+// Summary is a latency distribution, in milliseconds.
+type Summary struct {
+	N    int     `json:"n"`
+	Mean float64 `json:"mean_ms"`
+	P50  float64 `json:"p50_ms"`
+	P90  float64 `json:"p90_ms"`
+	P99  float64 `json:"p99_ms"`
+	Max  float64 `json:"max_ms"`
+}
+
+// summarize sorts samples (in place) and takes nearest-rank percentiles.
+func summarize(samples []time.Duration) Summary {
+	if len(samples) == 0 {
+		return Summary{}
+	}
+	slices.Sort(samples)
+	var sum time.Duration
+	for _, d := range samples {
+		sum += d
+	}
+	return Summary{
+		N:    len(samples),
+		Mean: ms(sum / time.Duration(len(samples))),
+		P50:  ms(percentile(samples, 50)),
+		P90:  ms(percentile(samples, 90)),
+		P99:  ms(percentile(samples, 99)),
+		Max:  ms(samples[len(samples)-1]),
+	}
+}
+
+// percentile is the nearest-rank p-th percentile of sorted samples.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	rank := int(p/100*float64(len(sorted))+0.999999) - 1
+	return sorted[min(max(rank, 0), len(sorted)-1)]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

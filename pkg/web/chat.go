@@ -2,10 +2,12 @@ package web
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -178,11 +180,19 @@ func (s *Server) replay(ctx context.Context, sock *socket, from string) error {
 }
 
 // hijackWatch keeps the connection coder/websocket hijacks, so the server can force it shut
-// when the shutdown deadline passes.
+// when the shutdown deadline passes, and swaps net/http's 4 KiB read and write buffers for
+// small ones: they stay with the socket for its whole life, and an idle socket needs almost
+// none (larger frames bypass a bufio buffer anyway).
 type hijackWatch struct {
 	http.ResponseWriter
 	conn net.Conn
 }
+
+// Buffer sizes of a socket: most frames fit in one write; client frames are small.
+const (
+	socketReadBuffer  = 512
+	socketWriteBuffer = 1024
+)
 
 func (h *hijackWatch) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	hj, ok := h.ResponseWriter.(http.Hijacker)
@@ -190,8 +200,27 @@ func (h *hijackWatch) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errors.New("connection cannot be hijacked")
 	}
 	c, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
 	h.conn = c
-	return c, brw, err
+	if err := brw.Writer.Flush(); err != nil {
+		return nil, nil, err
+	}
+	// What the client sent right after the handshake must stay in the new reader's buffer:
+	// coder/websocket keeps a reader's buffered bytes and reads the rest from the connection.
+	n := brw.Reader.Buffered()
+	var br *bufio.Reader
+	if n == 0 {
+		br = bufio.NewReaderSize(c, socketReadBuffer)
+	} else {
+		b, _ := brw.Reader.Peek(n)
+		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(b)), c), max(socketReadBuffer, n))
+		if _, err := br.Peek(n); err != nil {
+			return nil, nil, err
+		}
+	}
+	return c, bufio.NewReadWriter(br, bufio.NewWriterSize(c, socketWriteBuffer)), nil
 }
 
 func (h *hijackWatch) Unwrap() http.ResponseWriter { return h.ResponseWriter }

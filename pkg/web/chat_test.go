@@ -1,7 +1,11 @@
 package web_test
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -245,5 +249,55 @@ func TestExpiredSessionCloses1008(t *testing.T) {
 		}
 		c.send("anyone?")
 		c.expectClose(websocket.StatusPolicyViolation, "Session not authenticated or expired token")
+	})
+}
+
+// A client may send its first frame in the same packet as the handshake: it is not lost.
+func TestFrameSentWithHandshake(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		e := setup(t, b, web.Options{}, store.Options{})
+		sess := e.session()
+		host := strings.TrimPrefix(e.ts.URL, "http://")
+		conn, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		req := "GET /chat?stream=1&token=" + sess.Token + " HTTP/1.1\r\nHost: " + host +
+			"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+		payload := []byte(`{"type":"message","msg":"early","client_id":"early-1"}`)
+		key := []byte{1, 2, 3, 4}
+		frame := []byte{0x81, 0x80 | byte(len(payload))}
+		frame = append(frame, key...)
+		for i, c := range payload {
+			frame = append(frame, c^key[i%4])
+		}
+		if _, err := conn.Write(append([]byte(req), frame...)); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(wait))
+		br := bufio.NewReader(conn)
+		res, err := http.ReadResponse(br, nil)
+		if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("upgrade: %v %v", res, err)
+		}
+		head := make([]byte, 2)
+		if _, err := io.ReadFull(br, head); err != nil || head[0] != 0x81 {
+			t.Fatalf("first frame header %x: %v", head, err)
+		}
+		n := int(head[1])
+		if n == 126 {
+			ext := make([]byte, 2)
+			io.ReadFull(br, ext)
+			n = int(ext[0])<<8 | int(ext[1])
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(br, body); err != nil {
+			t.Fatal(err)
+		}
+		var f chat.Event
+		if err := json.Unmarshal(body, &f); err != nil || f.Type != chat.FrameAck || f.ClientID != "early-1" {
+			t.Fatalf("first frame %s (%v), want the ack of the early message", body, err)
+		}
 	})
 }

@@ -50,7 +50,7 @@ func TestOpenAIStreamsTheReply(t *testing.T) {
 		r.Temperature == nil || *r.Temperature != 0.2 {
 		t.Fatalf("request %+v", r)
 	}
-	want := []llmtest.Message{{"system", "be brief"}, {"user", "earlier"}, {"assistant", "echo: earlier"}, {"user", "hi"}}
+	want := []llmtest.Message{{Role: "system", Content: "be brief"}, {Role: "user", Content: "earlier"}, {Role: "assistant", Content: "echo: earlier"}, {Role: "user", Content: "hi"}}
 	if !slices.Equal(r.Messages, want) {
 		t.Fatalf("messages %+v", r.Messages)
 	}

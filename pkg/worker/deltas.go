@@ -1,0 +1,125 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"chatbot/pkg/chat"
+	"chatbot/pkg/store"
+)
+
+// deltaSink turns the model's output into delta events of one turn, coalesced: the first piece
+// goes at once, then at most one event per DeltaEvery unless DeltaBytes are waiting. Writing
+// never waits for Redis. close drops what was not sent yet: the message event that follows
+// carries the whole reply.
+type deltaSink struct {
+	c     *consumer
+	t     store.Turn
+	lost  context.CancelCauseFunc // ends the generation when the lease is gone
+	every time.Duration
+	bytes int
+
+	mu      sync.Mutex
+	buf     strings.Builder
+	restart bool // the next event carries "restart": true
+	taken   bool // some text of this turn was taken to be sent
+
+	kick chan struct{}
+	quit chan struct{}
+	done chan struct{}
+}
+
+func newDeltaSink(c *consumer, t store.Turn, lost context.CancelCauseFunc) *deltaSink {
+	d := &deltaSink{
+		c: c, t: t, lost: lost, every: c.w.opt.DeltaEvery, bytes: c.w.opt.DeltaBytes,
+		restart: t.Restart,
+		kick:    make(chan struct{}, 1),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	go d.loop()
+	return d
+}
+
+// write queues a piece of the reply.
+func (d *deltaSink) write(s string) {
+	d.mu.Lock()
+	d.buf.WriteString(s)
+	d.mu.Unlock()
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// retry starts a new model attempt: what the last one left unsent is dropped, and if it sent
+// anything the next event tells clients to start over.
+func (d *deltaSink) retry() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.buf.Reset()
+	if d.taken {
+		d.restart = true
+	}
+}
+
+// close stops sending and waits for an event being sent.
+func (d *deltaSink) close() {
+	close(d.quit)
+	<-d.done
+}
+
+func (d *deltaSink) pending() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.buf.Len()
+}
+
+func (d *deltaSink) take() (string, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	text, restart := d.buf.String(), d.restart
+	d.buf.Reset()
+	d.restart, d.taken = false, true
+	return text, restart
+}
+
+func (d *deltaSink) loop() {
+	defer close(d.done)
+	var last time.Time
+	for {
+		select {
+		case <-d.quit:
+			return
+		case <-d.kick:
+		}
+		for n := d.pending(); n > 0; n = d.pending() {
+			if wait := d.every - time.Since(last); !last.IsZero() && wait > 0 && n < d.bytes {
+				t := time.NewTimer(wait)
+				select {
+				case <-d.quit:
+					t.Stop()
+					return
+				case <-d.kick: // more text: maybe enough to go now
+					t.Stop()
+					continue
+				case <-t.C:
+				}
+			}
+			text, restart := d.take()
+			last = time.Now()
+			_, err := d.c.st.EmitDelta(d.c.work, d.t, chat.Event{Type: chat.FrameDelta, ReplyTo: d.t.Message.ID, Text: text, Restart: restart})
+			switch {
+			case errors.Is(err, store.ErrLeaseLost):
+				d.lost(store.ErrLeaseLost)
+				return
+			case err != nil:
+				// The text is lost from the deltas only; the message event will have it.
+				d.c.log.Warn("sending a delta failed", "seq", d.t.Seq, "err", err)
+			}
+		}
+	}
+}

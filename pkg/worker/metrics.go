@@ -1,0 +1,93 @@
+package worker
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics of a Worker (all its consumers).
+type metrics struct {
+	processed    prometheus.Counter
+	failed       prometheus.Counter
+	dead         *prometheus.CounterVec
+	turns        *prometheus.CounterVec
+	inFlight     prometheus.Gauge
+	reclaimed    prometheus.Counter
+	handedBack   prometheus.Counter
+	lost         prometheus.Counter
+	retries      prometheus.Counter
+	modelSeconds *prometheus.HistogramVec
+	firstToken   prometheus.Histogram
+	lag          *prometheus.GaugeVec
+	pending      *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		processed: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_processed_total",
+			Help: "Requests acknowledged: their message is answered (or failed and told), or their session is gone."}),
+		failed: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_failed_total",
+			Help: "Messages the model could not answer past its retries: the user got a model_error."}),
+		dead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chatbot_worker_requests_dead_lettered_total",
+			Help: "Requests copied to chat:dead, by reason (model_error, malformed, damaged)."}, []string{"reason"}),
+		turns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chatbot_worker_turns_total",
+			Help: "Turns worked on, by result: answered, stopped, failed, abandoned (lease lost or shutdown)."}, []string{"result"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "chatbot_worker_requests_in_flight",
+			Help: "Requests being worked on now."}),
+		reclaimed: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_reclaimed_total",
+			Help: "Requests taken over from a consumer that stopped keeping them alive."}),
+		handedBack: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_handed_back_total",
+			Help: "Requests handed back unfinished at shutdown, for another consumer to take at once."}),
+		lost: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_lost_total",
+			Help: "Requests another consumer took over while this one still held them (its keep-alive came too late)."}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_llm_retries_total",
+			Help: "Model calls retried after an error or a timeout."}),
+		modelSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "chatbot_llm_request_duration_seconds",
+			Help: "Time of one model call, to its last token or its error, by result (ok, error).", Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)}, []string{"result"}),
+		firstToken: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chatbot_llm_time_to_first_token_seconds",
+			Help: "Time from a model call to its first piece of text.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "chatbot_worker_group_lag",
+			Help: "Requests of the partition not yet delivered to any consumer (sampled)."}, []string{"partition"}),
+		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "chatbot_worker_group_pending",
+			Help: "Requests of the partition delivered and not yet acknowledged (sampled)."}, []string{"partition"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.processed, m.failed, m.dead, m.turns, m.inFlight, m.reclaimed,
+			m.handedBack, m.lost, m.retries, m.modelSeconds, m.firstToken, m.lag, m.pending} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+// sample reads the group's lag and pending count of every partition every StatsEvery.
+func (w *Worker) sample(ctx context.Context) {
+	tick := time.NewTicker(w.opt.StatsEvery)
+	defer tick.Stop()
+	for {
+		for p := range w.st.Options().Partitions {
+			st, err := w.st.RequestGroupStats(ctx, p)
+			if err != nil {
+				if ctx.Err() == nil {
+					w.log.Debug("sampling the group failed", "partition", p, "err", err)
+				}
+				continue
+			}
+			label := strconv.Itoa(p)
+			w.metrics.pending.WithLabelValues(label).Set(float64(st.Pending))
+			if st.Lag >= 0 {
+				w.metrics.lag.WithLabelValues(label).Set(float64(st.Lag))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,234 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"chatbot/pkg/chat"
+	"chatbot/pkg/store"
+)
+
+// handle works on one request entry until its message is answered (then acknowledges it) or
+// the consumer stops (then hands it back).
+func (c *consumer) handle(e store.RequestEntry) {
+	select {
+	case c.slot <- struct{}{}:
+	case <-c.stopping:
+		c.handBack(e)
+		return
+	}
+	defer func() { <-c.slot }()
+	c.w.metrics.inFlight.Inc()
+	defer c.w.metrics.inFlight.Dec()
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("request handler panicked; handing the request back", "request", e.ID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			c.handBack(e)
+		}
+	}()
+	if c.process(e) {
+		c.ack(e)
+	} else {
+		c.handBack(e)
+	}
+}
+
+// process reports whether e is done with: its message is answered, its session is gone, or it
+// is malformed (dead-lettered). false: the consumer stopped before.
+//
+// The request is acknowledged only once the session's done count reaches its seq: either
+// BeginTurn says so, or this attempt finished that turn. An attempt that loses the lease
+// midway (it stalled and another took the session over) abandons its turn, writes nothing more,
+// and comes back here: BeginTurn then reports the session busy while the other attempt works,
+// done once it has answered, or free again if that one died too. So the request keeps
+// guaranteeing that its message gets answered until it is, and is never acknowledged early.
+func (c *consumer) process(e store.RequestEntry) bool {
+	req, err := chat.DecodeRequest(e.Fields)
+	if err != nil {
+		c.deadLetterMalformed(e)
+		return true
+	}
+	var wait backoff
+	for {
+		if c.stopped() {
+			return false
+		}
+		holder := c.w.newHolder(c.name)
+		t, state, err := c.st.BeginTurn(c.work, req.Token, holder, req.Seq, 2*c.w.opt.History, c.w.opt.Lease)
+		switch {
+		case err != nil && state == store.TurnReady:
+			// The lease is ours but the pending message cannot be decoded: answer it with an
+			// error so the session goes on.
+			c.skipDamaged(e, t, err)
+			continue
+		case err != nil:
+			c.log.Warn("beginning a turn failed", "request", e.ID, "err", err)
+			if !c.pause(wait.next(50*time.Millisecond, 2*time.Second)) {
+				return false
+			}
+			continue
+		}
+		switch state {
+		case store.TurnDone, store.TurnGone:
+			return true
+		case store.TurnBusy:
+			// Another attempt has the session: it answers this message too (it goes on while
+			// more is pending), or dies and its lease expires after RetryAfter.
+			if !c.pause(min(max(t.RetryAfter, 10*time.Millisecond), wait.next(50*time.Millisecond, time.Second))) {
+				return false
+			}
+			continue
+		}
+		last := c.converse(e, t)
+		if last >= req.Seq {
+			return true
+		}
+		if last < t.Seq && !c.pause(wait.next(50*time.Millisecond, 2*time.Second)) {
+			return false
+		}
+	}
+}
+
+// converse answers turn t and, while more of the session is pending, the turns after it under
+// the same lease. It returns the seq of the last turn it stored (0: none).
+func (c *consumer) converse(e store.RequestEntry, t store.Turn) int64 {
+	var last int64
+	for {
+		fin, ok := c.answer(e, t)
+		if !ok {
+			return last
+		}
+		last = t.Seq
+		if !fin.More {
+			return last
+		}
+		if c.stopped() {
+			c.release(t)
+			return last
+		}
+		next, state, err := c.st.BeginTurn(c.work, t.Token, t.Holder, 0, 2*c.w.opt.History, c.w.opt.Lease)
+		switch {
+		case err != nil && state == store.TurnReady:
+			c.skipDamaged(e, next, err)
+			return last
+		case err != nil:
+			c.log.Warn("going on with the next turn failed", "request", e.ID, "err", err)
+			c.release(t)
+			return last
+		case state != store.TurnReady:
+			return last
+		}
+		t = next
+	}
+}
+
+// ack acknowledges e, retrying a few times. If it still fails the request stays pending and
+// is taken over later, found done and acknowledged then.
+func (c *consumer) ack(e store.RequestEntry) {
+	ctx := context.WithoutCancel(c.work)
+	var err error
+	for try := range 3 {
+		if try > 0 {
+			time.Sleep(time.Duration(try) * 100 * time.Millisecond)
+		}
+		if err = c.st.AckRequests(ctx, e.Partition, e.ID); err == nil {
+			c.w.metrics.processed.Inc()
+			return
+		}
+	}
+	c.log.Error("acknowledging a request failed; it will be taken over and acknowledged later", "request", e.ID, "err", err)
+}
+
+// handBack makes e idle for ClaimIdle, so that the next reclaim of any consumer takes it at
+// once, instead of waiting ClaimIdle for it.
+func (c *consumer) handBack(e store.RequestEntry) {
+	n, err := c.st.HandBackRequests(context.WithoutCancel(c.work), e.Partition, c.name, []string{e.ID}, c.w.opt.ClaimIdle)
+	if err != nil {
+		c.log.Warn("handing a request back failed; it will be taken over after claim_idle", "request", e.ID, "err", err)
+		return
+	}
+	c.w.metrics.handedBack.Add(float64(n))
+}
+
+// release gives the session's lease back, so that whoever goes on with it need not wait for it
+// to expire.
+func (c *consumer) release(t store.Turn) {
+	if err := c.st.ReleaseLease(context.WithoutCancel(c.work), t.Token, t.Holder); err != nil {
+		c.log.Warn("releasing a session lease failed; it expires by itself", "err", err)
+	}
+}
+
+// deadLetterMalformed moves an entry that is not a request to chat:dead.
+func (c *consumer) deadLetterMalformed(e store.RequestEntry) {
+	why := "malformed request entry: want fields token (a session token) and seq (a number > 0)"
+	if e.Fields == nil {
+		why = "request entry no longer in its stream (trimmed while pending)"
+	}
+	c.log.Error("dead-lettering a request that cannot be read", "request", e.ID, "partition", e.Partition, "why", why)
+	c.deadLetter(store.DeadLetter{Partition: e.Partition, RequestID: e.ID, Fields: e.Fields, Error: why, Consumer: c.name}, "malformed")
+}
+
+// deadLetter appends d to chat:dead, retrying a few times.
+func (c *consumer) deadLetter(d store.DeadLetter, reason string) {
+	ctx := context.WithoutCancel(c.work)
+	var err error
+	for try := range 3 {
+		if try > 0 {
+			time.Sleep(time.Duration(try) * 100 * time.Millisecond)
+		}
+		if _, err = c.st.AddDeadLetter(ctx, d); err == nil {
+			c.w.metrics.dead.WithLabelValues(reason).Inc()
+			return
+		}
+	}
+	c.log.Error("dead-lettering failed", "request", d.RequestID, "error_to_record", d.Error, "err", err)
+}
+
+// skipDamaged answers a pending message that cannot be decoded with an error event, so the
+// session goes on, and dead-letters it.
+func (c *consumer) skipDamaged(e store.RequestEntry, t store.Turn, cause error) {
+	c.log.Error("a pending message is damaged; skipping it", "request", e.ID, "seq", t.Seq, "err", cause)
+	ev := chat.ErrorEvent(chat.CodeModelError, "This message could not be read, so it was not answered.", t.Message.ID)
+	if _, ok := c.finish(t, nil, ev); !ok {
+		c.release(t)
+		return
+	}
+	c.deadLetter(store.DeadLetter{
+		Partition: e.Partition, RequestID: e.ID, Fields: requestFields(t),
+		Error: "damaged pending message: " + cause.Error(), Consumer: c.name,
+	}, "damaged")
+}
+
+// finish stores turn t with its reply (nil: none) and event, retrying on Redis errors. ok is
+// false when the turn could not be stored: the lease was lost, the session is gone, or Redis
+// kept failing.
+func (c *consumer) finish(t store.Turn, reply *chat.Message, ev chat.Event) (store.Finished, bool) {
+	ctx := context.WithoutCancel(c.work)
+	for try := range 3 {
+		if try > 0 {
+			time.Sleep(time.Duration(try) * 100 * time.Millisecond)
+		}
+		fin, err := c.st.FinishTurn(ctx, t, reply, ev)
+		switch {
+		case err == nil:
+			return fin, true
+		case errors.Is(err, store.ErrStaleTurn):
+			// Our previous try was stored and its answer lost on the way back. Whether more is
+			// pending is unknown: BeginTurn will tell.
+			return store.Finished{More: true}, true
+		case errors.Is(err, store.ErrLeaseLost), errors.Is(err, store.ErrSessionNotFound):
+			return store.Finished{}, false
+		}
+		c.log.Warn("storing a turn failed", "seq", t.Seq, "try", try+1, "err", err)
+	}
+	return store.Finished{}, false
+}
+
+// requestFields are the fields of a request for turn t, for its dead letter.
+func requestFields(t store.Turn) map[string]string {
+	return map[string]string{chat.ReqFieldToken: t.Token, chat.ReqFieldSeq: strconv.FormatInt(t.Seq, 10)}
+}

@@ -1,0 +1,183 @@
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"chatbot/pkg/llm"
+	"chatbot/pkg/store"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+)
+
+// Options configure a Worker. Zero values take the defaults given with each field.
+type Options struct {
+	Store *store.Store // required
+	Model llm.Model    // required
+	// Logger gets what happens to requests; default: discard.
+	Logger *slog.Logger
+	// Registerer gets the worker's metrics; nil: they are kept but not registered.
+	Registerer prometheus.Registerer
+
+	// Name starts the consumer names: Name-0 … Name-(Replicas-1). Default "hostname-pid": stable
+	// across the life of the process and unique among live processes, so a consumer that comes
+	// back with the same name finds what it left pending.
+	Name string
+	// Replicas is the number of consumers (worker.replicas). Default 1.
+	Replicas int
+	// Concurrency is the number of requests each consumer works on at once
+	// (worker.concurrency). Default 64.
+	Concurrency int
+	// ClaimIdle is how long a request may sit with a consumer that stopped keeping it alive
+	// before another takes it over (worker.claim_idle). Default 15s.
+	ClaimIdle time.Duration
+	// ShutdownTimeout is how long in-flight requests may take to finish once Run's context
+	// ends (worker.shutdown_timeout). Default 30s.
+	ShutdownTimeout time.Duration
+
+	// SystemPrompt starts every conversation sent to the model (llm.system_prompt); empty: none.
+	SystemPrompt string
+	// History is the number of earlier turns (a user message and its reply) sent with each
+	// message (llm.history). 0 sends none.
+	History int
+	// Retry is the model call's time limit and retries (llm.timeout, llm.max_retries).
+	Retry llm.Retry
+
+	// Tuning, without configuration keys: the defaults suit production; tests shorten them.
+
+	// Block is how long one read waits for new requests. Default 1s.
+	Block time.Duration
+	// Lease is how long a session stays with a worker attempt that stops renewing it. Default
+	// ClaimIdle/2, at least 1s: shorter than ClaimIdle, so the lease of a dead attempt has
+	// expired when its request is taken over.
+	Lease time.Duration
+	// RenewEvery is how often the lease is renewed, and so how soon a stop is seen, while a
+	// reply is generated. Default Lease/3, at most 500ms.
+	RenewEvery time.Duration
+	// DeltaEvery and DeltaBytes coalesce the model's output into delta events: the first piece
+	// goes at once, then at most one event per DeltaEvery unless DeltaBytes are waiting.
+	// Defaults 30ms and 256.
+	DeltaEvery time.Duration
+	DeltaBytes int
+	// StatsEvery is how often the group's lag and pending count are sampled. Default 5s.
+	StatsEvery time.Duration
+}
+
+func (o *Options) defaults() error {
+	if o.Store == nil || o.Model == nil {
+		return errors.New("worker: Store and Model are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Name == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "worker"
+		}
+		o.Name = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	if o.Replicas <= 0 {
+		o.Replicas = 1
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 64
+	}
+	if o.ClaimIdle <= 0 {
+		o.ClaimIdle = 15 * time.Second
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 30 * time.Second
+	}
+	if o.History < 0 {
+		o.History = 0
+	}
+	if o.Block <= 0 {
+		o.Block = time.Second
+	}
+	if o.Lease <= 0 {
+		o.Lease = max(o.ClaimIdle/2, time.Second)
+	}
+	if o.RenewEvery <= 0 {
+		o.RenewEvery = min(o.Lease/3, 500*time.Millisecond)
+	}
+	if o.DeltaEvery <= 0 {
+		o.DeltaEvery = 30 * time.Millisecond
+	}
+	if o.DeltaBytes <= 0 {
+		o.DeltaBytes = 256
+	}
+	if o.StatsEvery <= 0 {
+		o.StatsEvery = 5 * time.Second
+	}
+	return nil
+}
+
+// Worker is a pool of consumers of the request streams.
+type Worker struct {
+	opt     Options
+	st      *store.Store
+	log     *slog.Logger
+	metrics *metrics
+	nonce   string        // unique to this Worker: holders never repeat across processes
+	attempt atomic.Uint64 // numbers the holders of this Worker
+}
+
+// New checks opt, fills in its defaults and registers the metrics.
+func New(opt Options) (*Worker, error) {
+	if err := opt.defaults(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(opt.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	return &Worker{opt: opt, st: opt.Store, log: opt.Logger, metrics: m, nonce: hex.EncodeToString(b)}, nil
+}
+
+// Options are the options in use, defaults filled in.
+func (w *Worker) Options() Options { return w.opt }
+
+// ConsumerName is the name of consumer i (from 0) in the group.
+func (w *Worker) ConsumerName(i int) string { return w.opt.Name + "-" + strconv.Itoa(i) }
+
+// Run consumes requests until ctx ends, then shuts down gracefully (see the package doc) and
+// returns nil. It fails at once if the consumer group cannot be set up.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.st.EnsureGroups(ctx); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	w.log.Info("worker started", "consumers", w.opt.Replicas, "name", w.opt.Name, "concurrency", w.opt.Concurrency,
+		"partitions", w.st.Options().Partitions, "claim_idle", w.opt.ClaimIdle, "lease", w.opt.Lease)
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range w.opt.Replicas {
+		c := newConsumer(w, w.ConsumerName(i))
+		g.Go(func() error { return c.run(gctx) })
+	}
+	if w.opt.Registerer != nil {
+		g.Go(func() error {
+			w.sample(gctx)
+			return nil
+		})
+	}
+	err := g.Wait()
+	w.log.Info("worker stopped")
+	return err
+}
+
+// newHolder names one attempt at a request: the lease value that fences its writes.
+func (w *Worker) newHolder(consumer string) string {
+	return consumer + "/" + w.nonce + "/" + strconv.FormatUint(w.attempt.Add(1), 10)
+}

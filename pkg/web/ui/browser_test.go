@@ -306,3 +306,27 @@ func TestBrowserPhoneAndKeyboard(t *testing.T) {
 		t.Fatalf("controls without a name: %v", unnamed)
 	}
 }
+
+// TestBrowserReloadWhileStreaming: a reload in the middle of a reply shows the history and
+// the reply in progress from its first word (the page resumes from before the reply began),
+// which then ends once, whole.
+func TestBrowserReloadWhileStreaming(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{EchoDelay: 4 * time.Second})
+	p := newPage(t)
+	p.start(s, "Noether")
+	first := "a short one"
+	second := strings.Repeat("streamed across a reload ", 4)
+	p.send(first)
+	p.waitFor(10*time.Second, "the first reply", `document.querySelector('#messages > li.bot[data-state="done"]')`)
+	p.send(second)
+	p.waitFor(10*time.Second, "a partial second reply", `[...document.querySelectorAll('#messages > li.bot.streaming .text')].some(e => e.textContent.split(' ').length >= 3)`)
+	p.do(chromedp.Reload())
+	p.waitFor(10*time.Second, "the reply in progress after the reload, from its first word",
+		`(e => e && e.textContent.startsWith('echo: streamed'))(document.querySelector('#messages > li.bot.streaming .text'))`)
+	p.waitFor(20*time.Second, "the second reply", `document.querySelectorAll('#messages > li.bot[data-state="done"]').length === 2`)
+	checkConversation(t, p.messages(), []msg{
+		{Role: "human", Text: first}, {Role: "bot", Text: echoText(first)},
+		{Role: "human", Text: second}, {Role: "bot", Text: echoText(second)},
+	})
+}

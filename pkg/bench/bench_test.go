@@ -54,6 +54,11 @@ func TestRunFixedRateStream(t *testing.T) {
 	if res.Ack == nil || res.FirstDelta == nil || res.Ack.N != int(res.Sent) || res.FirstDelta.N != int(res.Sent) {
 		t.Fatalf("ack %+v first delta %+v: want one sample per message", res.Ack, res.FirstDelta)
 	}
+	// Every delta's delivery is measured from the time in its offset; the fake writes it just
+	// before sending it.
+	if res.DeltaDelivery == nil || res.DeltaDelivery.N != int(res.Sent) || res.DeltaDelivery.Max > 1000 {
+		t.Fatalf("delta delivery %+v", res.DeltaDelivery)
+	}
 	// The fake model takes 5ms: the reply cannot come sooner, the ack does.
 	if res.Latency.P50 < 5 || res.FirstDelta.P50 < 5 || res.Ack.P50 >= res.Latency.P50 {
 		t.Fatalf("reply %+v, first delta %+v, ack %+v", res.Latency, *res.FirstDelta, *res.Ack)

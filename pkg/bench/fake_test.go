@@ -89,7 +89,9 @@ func (f *fakeServe) chat(w http.ResponseWriter, r *http.Request) {
 		defer wmu.Unlock()
 		conn.Write(ctx, websocket.MessageText, data)
 	}
-	off := func() string { return "1-" + strconv.FormatInt(f.offset.Add(1), 10) }
+	off := func() string {
+		return strconv.FormatInt(time.Now().UnixMilli(), 10) + "-" + strconv.FormatInt(f.offset.Add(1), 10)
+	}
 	for n := 1; ; n++ {
 		_, data, err := conn.Read(ctx)
 		if err != nil {

@@ -23,6 +23,9 @@ type Result struct {
 	WarmupSec         float64 `json:"warmup_s"`
 	SourceAddrs       int     `json:"source_addrs"`
 	SetupSec          float64 `json:"setup_s"` // sessions created and sockets open
+	// ClientCPUSec is the CPU time the bench itself used while sending and draining (user +
+	// system): on one machine it competes with what it measures.
+	ClientCPUSec float64 `json:"client_cpu_s"`
 
 	// Sent and Turns count the messages due in the measured window, and those of them
 	// answered (by the end of the drain).
@@ -34,6 +37,10 @@ type Result struct {
 	Latency    Summary  `json:"latency"`
 	Ack        *Summary `json:"ack,omitempty"`
 	FirstDelta *Summary `json:"first_delta,omitempty"`
+	// DeltaDelivery is, for every delta, from its write to Redis (the time in its offset,
+	// Redis's clock in whole ms, so up to 1ms more than the truth) to the client: what the web
+	// tier adds to a streamed piece of a reply. It needs the bench and Redis on one clock.
+	DeltaDelivery *Summary `json:"delta_delivery,omitempty"`
 	// Errors counts failures by kind. Those of one message (error frame codes, no_reply: no
 	// answer by the end of the drain, write_failed) count for the messages of the window, so
 	// Sent = Turns + their sum; the others (closed_CODE, dial_*, token_*, client_behind, ...)
@@ -82,6 +89,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.SetupSec = time.Since(t0).Seconds()
 
+	cpu0 := cpuTime()
 	start := time.Now()
 	rec := newRecorder(start.Add(o.Warmup), start.Add(o.Warmup+o.Duration))
 	for _, s := range sessions {
@@ -116,6 +124,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		s.mu.Unlock()
 	}
+	res.ClientCPUSec = (cpuTime() - cpu0).Seconds()
 	rec.over.Store(true) // from now on a socket that ends is no error
 	closeAll(sessions)
 	stopReading()
@@ -127,8 +136,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.TurnsPerSec = float64(rec.turns) / o.Duration.Seconds()
 	res.Latency = summarize(rec.turn)
 	if o.Stream {
-		ack, fd := summarize(rec.ack), summarize(rec.firstDelta)
-		res.Ack, res.FirstDelta = &ack, &fd
+		ack, fd, dd := summarize(rec.ack), summarize(rec.firstDelta), summarize(rec.delivery)
+		res.Ack, res.FirstDelta, res.DeltaDelivery = &ack, &fd, &dd
 	}
 	res.Errors, res.Frames = rec.errors, rec.frames
 	return res, nil

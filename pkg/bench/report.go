@@ -45,8 +45,12 @@ func (r *Result) Print(w io.Writer) {
 	if r.FirstDelta != nil {
 		fmt.Fprintf(w, "  first delta: %s\n", *r.FirstDelta)
 	}
+	if r.DeltaDelivery != nil {
+		fmt.Fprintf(w, "  delta Redis->client: %s\n", *r.DeltaDelivery)
+	}
 	fmt.Fprintf(w, "  errors:      %s\n", formatCounts(r.Errors))
 	fmt.Fprintf(w, "  frames in:   %s\n", formatCounts(r.Frames))
+	fmt.Fprintf(w, "  bench CPU:   %.1fs (%.0f%% of one core)\n", r.ClientCPUSec, 100*r.ClientCPUSec/(r.DurationSec+r.WarmupSec))
 }
 
 // Print writes the idle result for people.

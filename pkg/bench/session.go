@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -136,9 +137,14 @@ func (s *session) handle(f frame, now time.Time) {
 			s.rec.addAck(m.at, now)
 		}
 	case f.Type == "delta":
-		if m := s.find("", f.ReplyTo); m != nil && !m.delta {
-			m.delta = true
-			s.rec.addFirstDelta(m.at, now)
+		if m := s.find("", f.ReplyTo); m != nil {
+			if !m.delta {
+				m.delta = true
+				s.rec.addFirstDelta(m.at, now)
+			}
+			if at, ok := offsetTime(f.Offset); ok {
+				s.rec.addDelivery(m.at, now.Sub(at))
+			}
 		}
 	case f.endsTurn():
 		var m *message
@@ -169,6 +175,17 @@ func (s *session) handle(f frame, now time.Time) {
 		s.remove(m)
 		s.credit(50 * time.Millisecond)
 	}
+}
+
+// offsetTime is the time in an event's offset: the Redis server's clock, in ms, when the
+// event was written to the session's stream.
+func offsetTime(offset string) (time.Time, bool) {
+	ms, _, _ := strings.Cut(offset, "-")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(n), true
 }
 
 // closeKind names why a socket ended.

@@ -19,6 +19,7 @@ type recorder struct {
 	turn       []time.Duration
 	firstDelta []time.Duration
 	ack        []time.Duration
+	delivery   []time.Duration
 	errors     map[string]int64
 	frames     map[string]int64 // frames received, by type, on every socket
 }
@@ -56,6 +57,17 @@ func (r *recorder) addFirstDelta(at, now time.Time) {
 	}
 	r.mu.Lock()
 	r.firstDelta = append(r.firstDelta, now.Sub(at))
+	r.mu.Unlock()
+}
+
+// addDelivery records how long a delta of a message sent at at took from its write to Redis
+// (its offset's time) to the client.
+func (r *recorder) addDelivery(at time.Time, d time.Duration) {
+	if !r.counts(at) {
+		return
+	}
+	r.mu.Lock()
+	r.delivery = append(r.delivery, d)
 	r.mu.Unlock()
 }
 

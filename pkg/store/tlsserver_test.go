@@ -90,6 +90,7 @@ func (r tlsRedis) start(t *testing.T, port int, pool *x509.CertPool) error {
 		"--tls-auth-clients", "no",
 		"--dir", r.Dir, "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return err
 	}

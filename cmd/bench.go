@@ -2,9 +2,11 @@ package cmd
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 
 	"chatbot/pkg/bench"
@@ -14,8 +16,9 @@ import (
 
 func newBenchCommand() *cobra.Command {
 	var (
-		o      bench.Options
-		asJSON bool
+		o        bench.Options
+		asJSON   bool
+		jsonFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -49,26 +52,24 @@ Only loopback URLs unless --allow-remote. A run always ends by itself.`,
 				o.URL = urlOf(cfg.Server.Addr)
 			}
 			o.RedisAddrs = redisAddrs(cfg.Redis.URL)
-			out := cmd.OutOrStdout()
+			var res printer
 			if o.Idle > 0 {
-				r, err := bench.RunIdle(cmd.Context(), o)
-				if err != nil {
-					return err
-				}
-				if asJSON {
-					return writeJSON(out, r)
-				}
-				r.Print(out)
-				return nil
+				res, err = bench.RunIdle(cmd.Context(), o)
+			} else {
+				res, err = bench.Run(cmd.Context(), o)
 			}
-			r, err := bench.Run(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return writeJSON(out, r)
+			if jsonFile != "" {
+				if err := writeJSONFile(jsonFile, res); err != nil {
+					return err
+				}
 			}
-			r.Print(out)
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), res)
+			}
+			res.Print(cmd.OutOrStdout())
 			return nil
 		},
 	}
@@ -91,8 +92,25 @@ Only loopback URLs unless --allow-remote. A run always ends by itself.`,
 	f.IntVar(&o.SourceAddrs, "source-addrs", 0, "spread sockets over 127.0.0.1..N (0: as many as the sockets need)")
 	f.IntVar(&o.ConnectConcurrency, "connect-concurrency", 64, "sessions created and sockets dialed at once")
 	f.DurationVar(&o.ConnectTimeout, "connect-timeout", 10e9, "time limit of one POST /token or socket dial")
+	f.StringToIntVar(&o.Watch, "watch", nil, "report the CPU use of these processes during the measured window: name=PID,...")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	f.StringVar(&jsonFile, "json-file", "", "also write the result as JSON to this file")
 	return cmd
+}
+
+// printer is a result of either mode.
+type printer interface{ Print(io.Writer) }
+
+func writeJSONFile(path string, v any) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--json-file: %w", err)
+	}
+	if err := writeJSON(f, v); err != nil {
+		f.Close()
+		return fmt.Errorf("--json-file %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 func writeJSON(w io.Writer, v any) error {

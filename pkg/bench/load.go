@@ -23,9 +23,9 @@ type Result struct {
 	WarmupSec         float64 `json:"warmup_s"`
 	SourceAddrs       int     `json:"source_addrs"`
 	SetupSec          float64 `json:"setup_s"` // sessions created and sockets open
-	// ClientCPUSec is the CPU time the bench itself used while sending and draining (user +
-	// system): on one machine it competes with what it measures.
-	ClientCPUSec float64 `json:"client_cpu_s"`
+	// CPU is what the bench, the watched processes and the machine used during the
+	// measured window.
+	CPU CPUUse `json:"cpu"`
 
 	// Sent and Turns count the messages due in the measured window, and those of them
 	// answered (by the end of the drain).
@@ -89,7 +89,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.SetupSec = time.Since(t0).Seconds()
 
-	cpu0 := cpuTime()
 	start := time.Now()
 	rec := newRecorder(start.Add(o.Warmup), start.Add(o.Warmup+o.Duration))
 	for _, s := range sessions {
@@ -110,10 +109,18 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	for _, s := range sessions {
 		s.wctx = rctx
 	}
+	cpuFrom := make(chan cpuSnap, 1)
+	cpuTimer := time.AfterFunc(time.Until(rec.from), func() { cpuFrom <- snapCPU(o.Watch) })
+	defer cpuTimer.Stop()
 	if o.Rate > 0 {
 		rec.addError("client_behind", paced(ctx, sessions, o.Rate, start, rec.to))
 	} else {
 		closedLoop(ctx, sessions, o.Pipeline, rec.to)
+	}
+	select {
+	case from := <-cpuFrom:
+		res.CPU = from.use(snapCPU(o.Watch))
+	default: // stopped before the window began
 	}
 	drain(ctx, sessions, o.Drain)
 
@@ -124,7 +131,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		s.mu.Unlock()
 	}
-	res.ClientCPUSec = (cpuTime() - cpu0).Seconds()
 	rec.over.Store(true) // from now on a socket that ends is no error
 	closeAll(sessions)
 	stopReading()

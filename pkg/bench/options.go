@@ -55,6 +55,10 @@ type Options struct {
 	// apart from its other connections.
 	RedisAddrs []string
 
+	// Watch names processes (name -> PID) whose CPU use during the measured window is
+	// reported, e.g. the serve, the workers and Redis.
+	Watch map[string]int
+
 	// SourceAddrs is the number of 127.0.0.x source addresses the sockets are spread over;
 	// 0 chooses: more than one only when the sockets would need more than half of one
 	// address's ephemeral ports (/proc/sys/net/ipv4/ip_local_port_range).

@@ -50,7 +50,20 @@ func (r *Result) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  errors:      %s\n", formatCounts(r.Errors))
 	fmt.Fprintf(w, "  frames in:   %s\n", formatCounts(r.Frames))
-	fmt.Fprintf(w, "  bench CPU:   %.1fs (%.0f%% of one core)\n", r.ClientCPUSec, 100*r.ClientCPUSec/(r.DurationSec+r.WarmupSec))
+	if len(r.CPU.Cores) > 0 {
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(r.CPU.Cores)) {
+			parts = append(parts, fmt.Sprintf("%s %.2f", k, r.CPU.Cores[k]))
+		}
+		fmt.Fprintf(w, "  CPU (cores): %s; machine %.0f%% busy of %d cores\n", strings.Join(parts, ", "), 100*r.CPU.MachineBusy, r.CPU.NumCPU)
+		if r.TurnsPerSec > 0 {
+			parts = parts[:0]
+			for _, k := range slices.Sorted(maps.Keys(r.CPU.Cores)) {
+				parts = append(parts, fmt.Sprintf("%s %.0f", k, 1e6*r.CPU.Cores[k]/r.TurnsPerSec))
+			}
+			fmt.Fprintf(w, "  CPU per turn (us): %s\n", strings.Join(parts, ", "))
+		}
+	}
 }
 
 // Print writes the idle result for people.

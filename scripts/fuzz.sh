@@ -29,12 +29,20 @@ pkgs=("$@")
 ((${#pkgs[@]} > 0)) || pkgs=(./...)
 
 # "importpath Target" for every fuzz target. go test -list prints the names of a package's
-# targets, then "ok  <importpath> ...".
+# targets, then "ok  <importpath> ..."; a package that does not build fails the run (its
+# targets would be skipped silently otherwise).
+listing=$(mktemp)
+trap 'rm -f "$listing"' EXIT
+if ! go test -run '^$' -list '^Fuzz' "${pkgs[@]}" >"$listing" 2>&1; then
+	cat "$listing" >&2
+	echo "fuzz.sh: listing the fuzz targets failed (a package does not build?)" >&2
+	exit 1
+fi
 mapfile -t targets < <(
-	go test -run '^$' -list '^Fuzz' "${pkgs[@]}" | awk '
+	awk '
 		/^Fuzz/ { names[n++] = $1; next }
 		/^ok / { for (i = 0; i < n; i++) print $2, names[i]; n = 0 }
-	' | { grep -E " .*${filter}" || true; }
+	' "$listing" | { grep -E " .*${filter}" || true; }
 )
 if ((${#targets[@]} == 0)); then
 	echo "fuzz.sh: no fuzz targets match '$filter' in ${pkgs[*]}"

@@ -57,6 +57,7 @@ Every key is also a flag: --redis.url, --session.ttl, ...`,
 		newVersionCommand(),
 		newHealthcheckCommand(),
 		newBenchCommand(),
+		newWorkCommand(),
 	)
 	addCompletionCommand(root) // after every AddCommand
 	return root

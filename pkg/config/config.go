@@ -49,6 +49,7 @@ type Worker struct {
 	Concurrency     int           `mapstructure:"concurrency"`
 	ClaimIdle       time.Duration `mapstructure:"claim_idle"`
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	MetricsAddr     string        `mapstructure:"metrics_addr"`
 }
 
 // LLM configures the model the workers call.

@@ -32,6 +32,7 @@ var Keys = []Key{
 	{"worker.concurrency", 64, "requests in flight per consumer"},
 	{"worker.claim_idle", 15 * time.Second, "how long a request may sit with a dead consumer before another takes it"},
 	{"worker.shutdown_timeout", 30 * time.Second, "time to finish in-flight requests on SIGTERM"},
+	{"worker.metrics_addr", "", "where work serves /metrics, /healthz and /readyz (host:port, e.g. :9091); empty: not served"},
 
 	{"llm.provider", "echo", "echo (offline) or openai (any OpenAI-compatible endpoint)"},
 	{"llm.base_url", "https://api.openai.com/v1", "base URL of the OpenAI-compatible API, including /v1"},

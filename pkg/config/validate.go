@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 )
@@ -51,6 +52,11 @@ func (c *Config) Validate() error {
 		bad("worker.claim_idle", "must be at least 1s, got %s", c.Worker.ClaimIdle)
 	}
 	positive("worker.shutdown_timeout", int64(c.Worker.ShutdownTimeout))
+	if c.Worker.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.Worker.MetricsAddr); err != nil {
+			bad("worker.metrics_addr", "want host:port or :port, got %q", c.Worker.MetricsAddr)
+		}
+	}
 	switch c.LLM.Provider {
 	case "echo":
 	case "openai":

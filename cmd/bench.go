@@ -51,7 +51,7 @@ Only loopback URLs unless --allow-remote. A run always ends by itself.`,
 			if o.URL == "" {
 				o.URL = urlOf(cfg.Server.Addr)
 			}
-			o.RedisAddrs = redisAddrs(cfg.Redis.URL)
+			o.RedisAddrs, o.RedisURL = redisAddrs(cfg.Redis.URL), cfg.Redis.URL
 			var res printer
 			if o.Idle > 0 {
 				res, err = bench.RunIdle(cmd.Context(), o)
@@ -92,6 +92,7 @@ Only loopback URLs unless --allow-remote. A run always ends by itself.`,
 	f.IntVar(&o.SourceAddrs, "source-addrs", 0, "spread sockets over 127.0.0.1..N (0: as many as the sockets need)")
 	f.IntVar(&o.ConnectConcurrency, "connect-concurrency", 64, "sessions created and sockets dialed at once")
 	f.DurationVar(&o.ConnectTimeout, "connect-timeout", 10e9, "time limit of one POST /token or socket dial")
+	f.BoolVar(&o.RedisMonitor, "redis-monitor", false, "count the Redis commands per turn with MONITOR on redis.url (slows Redis: use a low --rate)")
 	f.StringToIntVar(&o.Watch, "watch", nil, "report the CPU use of these processes during the measured window: name=PID,...")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	f.StringVar(&jsonFile, "json-file", "", "also write the result as JSON to this file")

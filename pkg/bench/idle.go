@@ -3,8 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,15 +65,7 @@ func RunIdle(ctx context.Context, o Options) (*IdleResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	var redisPorts []int
-	for _, a := range o.RedisAddrs {
-		_, p, err := net.SplitHostPort(a)
-		port, perr := strconv.Atoi(p)
-		if err != nil || perr != nil {
-			return nil, fmt.Errorf("redis address %q: want host:port", a)
-		}
-		redisPorts = append(redisPorts, port)
-	}
+	redisPorts := redisPorts(o)
 	res := &IdleResult{URL: o.URL, Target: o.Idle, SocketsPerSession: o.SocketsPerSession,
 		SourceAddrs: max(len(c.sources), 1), Failed: map[string]int64{}}
 

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -46,6 +49,8 @@ type Result struct {
 	// Sent = Turns + their sum; the others (closed_CODE, dial_*, token_*, client_behind, ...)
 	// for the whole run.
 	Errors map[string]int64 `json:"errors"`
+	// RoundTrips is what MONITOR saw, with RedisMonitor.
+	RoundTrips *RoundTrips `json:"round_trips,omitempty"`
 	// Frames counts the frames received by every socket, by type.
 	Frames map[string]int64 `json:"frames"`
 }
@@ -109,6 +114,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	for _, s := range sessions {
 		s.wctx = rctx
 	}
+	var mon *monitor
+	if o.RedisMonitor {
+		if mon, err = startMonitor(ctx, o.RedisURL, rec.from, rec.to); err != nil {
+			return nil, err
+		}
+		defer mon.stop()
+	}
 	cpuFrom := make(chan cpuSnap, 1)
 	cpuTimer := time.AfterFunc(time.Until(rec.from), func() { cpuFrom <- snapCPU(o.Watch) })
 	defer cpuTimer.Stop()
@@ -123,6 +135,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	default: // stopped before the window began
 	}
 	drain(ctx, sessions, o.Drain)
+	if mon != nil {
+		mon.stop()
+	}
 
 	for _, s := range sessions {
 		s.mu.Lock()
@@ -146,7 +161,40 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.Ack, res.FirstDelta, res.DeltaDelivery = &ack, &fd, &dd
 	}
 	res.Errors, res.Frames = rec.errors, rec.frames
+	if mon != nil {
+		rt := mon.result(rec.sent, watchedAddrs(o))
+		res.RoundTrips = &rt
+	}
 	return res, nil
+}
+
+// watchedAddrs are the local addresses of the watched processes' Redis connections.
+func watchedAddrs(o Options) map[string][]string {
+	ports := redisPorts(o)
+	out := map[string][]string{}
+	for name, pid := range o.Watch {
+		if addrs, err := connAddrs(pid, ports...); err == nil {
+			out[name] = addrs
+		}
+	}
+	return out
+}
+
+// redisPorts are the ports of RedisAddrs and RedisURL.
+func redisPorts(o Options) []int {
+	addrs := append([]string(nil), o.RedisAddrs...)
+	if u, err := url.Parse(o.RedisURL); err == nil && u.Host != "" {
+		addrs = append(addrs, u.Host)
+	}
+	var ports []int
+	for _, a := range addrs {
+		if _, p, err := net.SplitHostPort(a); err == nil {
+			if n, err := strconv.Atoi(p); err == nil {
+				ports = append(ports, n)
+			}
+		}
+	}
+	return ports
 }
 
 // openSessions opens the sockets of every session; a session whose first socket fails is

@@ -55,6 +55,12 @@ type Options struct {
 	// apart from its other connections.
 	RedisAddrs []string
 
+	// RedisURL is the Redis of the serve (redis.url). With RedisMonitor, the bench runs
+	// MONITOR on it during the measured window and counts the commands per turn of each
+	// watched process. MONITOR slows Redis down: use it with a low Rate, for the counts only.
+	RedisURL     string
+	RedisMonitor bool
+
 	// Watch names processes (name -> PID) whose CPU use during the measured window is
 	// reported, e.g. the serve, the workers and Redis.
 	Watch map[string]int

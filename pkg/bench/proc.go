@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,59 +42,10 @@ func rssOf(pid int) (int64, error) {
 	return 0, fmt.Errorf("--serve-pid %d: no VmRSS in /proc/%d/status", pid, pid)
 }
 
-// connsTo counts the established TCP connections of process pid to any of the remote ports:
-// the socket inodes of /proc/PID/fd looked up in /proc/PID/net/tcp and tcp6.
+// connsTo counts the established TCP connections of process pid to any of the remote ports.
 func connsTo(pid int, ports ...int) (int, error) {
-	dir := fmt.Sprintf("/proc/%d/fd", pid)
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return 0, fmt.Errorf("--serve-pid %d: %w", pid, err)
-	}
-	inodes := map[string]bool{}
-	for _, e := range ents {
-		link, err := os.Readlink(filepath.Join(dir, e.Name()))
-		if err != nil {
-			continue
-		}
-		if ino, ok := strings.CutPrefix(link, "socket:["); ok {
-			inodes[strings.TrimSuffix(ino, "]")] = true
-		}
-	}
-	n := 0
-	for _, table := range []string{"tcp", "tcp6"} {
-		f, err := os.Open(fmt.Sprintf("/proc/%d/net/%s", pid, table))
-		if err != nil {
-			continue
-		}
-		n += countConns(f, ports, inodes)
-		f.Close()
-	}
-	return n, nil
-}
-
-// countConns reads a /proc/net/tcp table: established (state 01) connections to one of the
-// remote ports whose inode is in inodes.
-func countConns(r io.Reader, ports []int, inodes map[string]bool) int {
-	want := map[string]bool{}
-	for _, p := range ports {
-		want[fmt.Sprintf("%04X", p)] = true
-	}
-	n := 0
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
-		if len(f) < 10 || f[3] != "01" {
-			continue
-		}
-		if _, port, ok := strings.Cut(f[2], ":"); !ok || !want[port] {
-			continue
-		}
-		if inodes[f[9]] {
-			n++
-		}
-	}
-	return n
+	addrs, err := connAddrs(pid, ports...)
+	return len(addrs), err
 }
 
 // scrape reads the unlabelled series names of a Prometheus text exposition.

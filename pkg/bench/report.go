@@ -22,6 +22,15 @@ func formatCounts(m map[string]int64) string {
 	return strings.Join(parts, ", ")
 }
 
+// formatRates is "name 1.50, name 0.25" sorted by name.
+func formatRates(m map[string]float64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
 func (s Summary) String() string {
 	if s.N == 0 {
 		return "no samples"
@@ -50,6 +59,13 @@ func (r *Result) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  errors:      %s\n", formatCounts(r.Errors))
 	fmt.Fprintf(w, "  frames in:   %s\n", formatCounts(r.Frames))
+	if rt := r.RoundTrips; rt != nil {
+		fmt.Fprintf(w, "  Redis commands per turn (MONITOR, %d turns):\n", rt.Turns)
+		for _, p := range slices.Sorted(maps.Keys(rt.ByProcess)) {
+			fmt.Fprintf(w, "    %-6s %.2f: %s\n", p, rt.PerTurn[p], formatRates(rt.ByProcess[p]))
+		}
+		fmt.Fprintf(w, "    inside scripts: %s\n", formatRates(rt.InScripts))
+	}
 	if len(r.CPU.Cores) > 0 {
 		var parts []string
 		for _, k := range slices.Sorted(maps.Keys(r.CPU.Cores)) {

@@ -1,34 +1,252 @@
 #!/usr/bin/env bash
-# bench.sh - run the Go benchmarks against throwaway Redis servers (see test.sh).
+# bench.sh - `make bench`: measure chatbot on this machine and write docs/BENCHMARKS.md.
 #
-#   scripts/bench.sh                          # all benchmarks, all packages
-#   scripts/bench.sh -bench Publish ./pkg/chat
+#   scripts/bench.sh                            # every scenario of issue 7 -> docs/BENCHMARKS.md
+#   scripts/bench.sh -bench Send ./pkg/store    # only `go test -bench` with these arguments
+#   BENCH_QUICK=1 BENCH_OUT=/tmp/b.md scripts/bench.sh   # a short smoke run, written elsewhere
 #
-# Placeholder: to be extended (benchstat, profiles, ...).
+# Everything runs on this one machine: a throwaway Redis (redis.sh start_single; the Go
+# benchmarks also get the 6-node cluster), one `chatbot serve`, one `chatbot work` with the
+# offline echo model, and `chatbot bench` driving the serve over HTTP/WebSocket. The
+# document is written from scratch with the figures this run printed. A shared machine is
+# noisy: compare figures within one run (ratios), and read the CPU lines (what each process
+# and the whole machine used) before trusting an absolute number.
+#
+# Environment: BENCH_OUT (default docs/BENCHMARKS.md), BENCH_QUICK=1 (short durations and
+# counts, for trying the script), CHATBOT_BIN (a binary to measure instead of building one).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/redis.sh
 source scripts/redis.sh
 
 trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+log() { echo "bench.sh: $*" >&2; }
+
+# With arguments: only the Go benchmarks, as `go test -bench . -benchmem ARGS`.
+if (($# > 0)); then
+	start_single
+	start_cluster
+	pkgs=(./...)
+	for arg in "$@"; do
+		[[ "$arg" == -args ]] && break
+		case "$arg" in
+		. | ./* | ../* | chatbot | chatbot/*) pkgs=() ;;
+		esac
+	done
+	status=0
+	run_child go test -run '^$' -bench . -benchmem "$@" "${pkgs[@]}" || status=$?
+	exit "$status"
+fi
+
+ensure_redis
+ensure_commands jq:jq redis-benchmark:redis-tools
+
+OUT=${BENCH_OUT:-docs/BENCHMARKS.md}
+if [[ -n "${BENCH_QUICK:-}" ]]; then
+	DUR=3s SLOW_DUR=6s IDLE=2000 SLOW_SESSIONS=400 GOBENCHTIME=100ms HOLD=2s
+else
+	DUR=15s SLOW_DUR=20s IDLE=19000 SLOW_SESSIONS=2000 GOBENCHTIME=1s HOLD=10s
+fi
+SESSIONS=200 # the throughput and latency scenarios
+RATE=1000    # the latency scenario
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/chatbot-bench.XXXXXX")
+SERVE_PID="" WORK_PID=""
+
+# stop_proc PID : SIGTERM, then SIGKILL after 15s.
+stop_proc() {
+	local pid=$1 i
+	[[ -n "$pid" ]] || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 300; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	stop_proc "$WORK_PID"
+	stop_proc "$SERVE_PID"
+	stop_all
+	rm -rf -- "$tmp"
+}
+trap cleanup EXIT
+
+# free_port : a free port below the ephemeral range.
+free_port() {
+	local p i
+	for ((i = 0; i < 200; i++)); do
+		p=$((22000 + RANDOM % 8000))
+		(echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+	done
+	log "no free port"
+	return 1
+}
+
+# wait_http URL : until it answers 200, at most 15s.
+wait_http() {
+	local i
+	for ((i = 0; i < 300; i++)); do
+		curl -sf -o /dev/null "$1" && return 0
+		sleep 0.05
+	done
+	log "$1 did not answer in 15s"
+	return 1
+}
+
+# --- build ----------------------------------------------------------------------------
+if [[ -n "${CHATBOT_BIN:-}" ]]; then
+	bin=$CHATBOT_BIN
+else
+	bin=$tmp/chatbot
+	log "building $bin"
+	bash scripts/build.sh "$bin"
+fi
+version=$("$bin" version 2>/dev/null | head -1 || echo unknown)
+
+# --- Redis ------------------------------------------------------------------------------
 start_single
 start_cluster
-echo "CHATBOT_TEST_REDIS_URL=$CHATBOT_TEST_REDIS_URL"
-echo "CHATBOT_TEST_REDIS_CLUSTER_URL=$CHATBOT_TEST_REDIS_CLUSTER_URL"
+RP=$REDIS_SINGLE_PORT
+REDIS_URL=$CHATBOT_TEST_REDIS_URL
+REDIS_PID=$(redis-cli -p "$RP" info server | tr -d '\r' | sed -n 's/^process_id://p')
+redis_version=$(redis-cli -p "$RP" info server | tr -d '\r' | sed -n 's/^redis_version://p')
 
-# Benchmark all packages unless the caller named some (as in test.sh).
-pkgs=(./...)
-for arg in "$@"; do
-	[[ "$arg" == -args ]] && break
-	case "$arg" in
-	. | ./* | ../* | chatbot | chatbot/*) pkgs=() ;;
-	esac
+# --- reference: XADD on the same Redis, before anything else runs ----------------------
+log "reference: redis-benchmark XADD"
+xadd_p16=$(redis-benchmark -p "$RP" -n 200000 -P 16 -q XADD bench:s '*' f v 2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1)
+xadd_p1=$(redis-benchmark -p "$RP" -n 100000 -c 50 -q XADD bench:s1 '*' f v 2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1)
+redis-cli -p "$RP" del bench:s bench:s1 >/dev/null
+log "XADD: ${xadd_p16}/s pipelined (-P 16), ${xadd_p1}/s with 50 clients one command at a time"
+
+# --- Go benchmarks (before serve and work start: nothing else of ours competes) ---------
+log "Go benchmarks (-benchtime $GOBENCHTIME)"
+run_child go test -run '^$' -bench . -benchmem -benchtime "$GOBENCHTIME" ./pkg/chat ./pkg/store | tee "$tmp/gobench.txt" >&2
+
+# --- serve and work ---------------------------------------------------------------------
+SP=$(free_port)
+WP=$(free_port)
+URL=http://127.0.0.1:$SP
+common=(--redis.url "$REDIS_URL" --log.level warn --log.format text --session.ttl 15m
+	--limits.messages_per_minute 1000000 --limits.max_pending 64
+	--limits.sessions_per_minute_per_ip 1000000 --limits.sockets_per_session 8)
+
+# The serve holds up to 20,000 files (the idle scenario's sockets).
+start_serve() {
+	(
+		ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+		exec "$bin" serve "${common[@]}" --server.addr "127.0.0.1:$SP"
+	) >>"$tmp/serve.log" 2>&1 &
+	SERVE_PID=$!
+	wait_http "$URL/readyz"
+}
+
+# start_work ECHO_DELAY CONCURRENCY
+start_work() {
+	"$bin" work "${common[@]}" --llm.provider echo --llm.echo_delay "$1" --replicas 1 --concurrency "$2" \
+		--worker.shutdown_timeout 5s --worker.metrics_addr "127.0.0.1:$WP" >>"$tmp/work.log" 2>&1 &
+	WORK_PID=$!
+	wait_http "http://127.0.0.1:$WP/readyz"
+}
+
+# scenario NAME BENCH_ARGS... : one `chatbot bench`, printed and kept as NAME.json.
+scenario() {
+	local name=$1
+	shift
+	log "scenario $name: chatbot bench $*"
+	(
+		ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+		exec "$bin" bench --url "$URL" --redis.url "$REDIS_URL" --json-file "$tmp/$name.json" \
+			--watch "redis=$REDIS_PID,serve=$SERVE_PID,work=$WORK_PID" "$@"
+	) | tee "$tmp/$name.txt" >&2
+}
+
+start_serve
+start_work 0s 64
+
+# 1. instant model, 200 sessions, as fast as the replies come back.
+scenario throughput --sessions "$SESSIONS" --pipeline 4 --duration "$DUR" --warmup 2s
+# 2. the same sessions at a fixed 1000 messages/s: latency end to end.
+scenario latency --sessions "$SESSIONS" --rate "$RATE" --duration "$DUR" --warmup 2s
+# 5. streaming: ack, first delta, and each delta from its write to Redis to the client.
+scenario streaming --sessions "$SESSIONS" --rate 500 --stream --duration "$DUR" --warmup 2s
+# Redis commands per turn (MONITOR slows Redis: a low rate, for the counts only).
+scenario roundtrips --sessions 50 --rate 200 --duration 3s --warmup 1s --redis-monitor
+
+# metric_of URL NAME : the value of an unlabelled series, or nothing.
+metric_of() { curl -sf "$1" | sed -n "s/^$2 \([0-9.e+-]*\)\$/\1/p"; }
+
+# 3. slow model: every reply takes 2s; 2000 sessions, each waiting for its reply. The worker's
+# requests in flight are sampled meanwhile (unix time, value), to line up with the window.
+stop_proc "$WORK_PID"
+start_work 2s 4096
+(
+	while kill -0 "$WORK_PID" 2>/dev/null; do
+		v=$(metric_of "http://127.0.0.1:$WP/metrics" chatbot_worker_requests_in_flight)
+		[[ -n "$v" ]] && echo "$EPOCHREALTIME $v"
+		sleep 0.25
+	done
+) >"$tmp/inflight.txt" 2>/dev/null &
+sampler=$!
+scenario slow --sessions "$SLOW_SESSIONS" --duration "$SLOW_DUR" --warmup 3s --drain 10s --connect-concurrency 128
+kill "$sampler" 2>/dev/null || true
+wait "$sampler" 2>/dev/null || true
+
+# 4. idle sockets, on a serve started afresh. Redis's own count of its clients is taken with
+# the baseline's 10 sockets open and with all of them (the bench's sample of the serve's
+# connections, from /proc, is in idle.json).
+stop_proc "$SERVE_PID"
+start_serve
+clients() { redis-cli -p "$RP" client list | grep -vc 'cmd=client' || true; }
+(
+	ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+	exec "$bin" bench --url "$URL" --redis.url "$REDIS_URL" --idle "$IDLE" --idle-base 10 --idle-hold "$HOLD" \
+		--serve-pid "$SERVE_PID" --connect-concurrency 128 --json-file "$tmp/idle.json"
+) | tee "$tmp/idle.txt" >&2 &
+idle_pid=$!
+redis_clients_base=unknown redis_clients_full=unknown
+while kill -0 "$idle_pid" 2>/dev/null; do
+	open=$(metric_of "$URL/metrics" chatbot_web_sockets_open)
+	open=${open%.*}
+	if [[ "$redis_clients_base" == unknown && "${open:-0}" -ge 10 ]]; then
+		redis_clients_base=$(clients)
+	fi
+	if [[ "${open:-0}" -ge $((IDLE * 99 / 100)) ]]; then
+		sleep 1
+		redis_clients_full=$(clients)
+		break
+	fi
+	sleep 0.05
 done
+wait "$idle_pid"
 
-# A later -bench in "$@" overrides the default one.
-status=0
-run_child go test -run '^$' -bench . -benchmem "$@" "${pkgs[@]}" || status=$?
-exit "$status"
+stop_proc "$WORK_PID"
+WORK_PID=""
+stop_proc "$SERVE_PID"
+SERVE_PID=""
+
+# --- the document -------------------------------------------------------------------------
+log "writing $OUT"
+cat >"$tmp/run.env" <<ENV
+version='$version'
+redis_version='$redis_version'
+xadd_p16='$xadd_p16'
+xadd_p1='$xadd_p1'
+redis_clients_base='$redis_clients_base'
+redis_clients_full='$redis_clients_full'
+idle_target='$IDLE'
+slow_sessions='$SLOW_SESSIONS'
+sessions='$SESSIONS'
+rate='$RATE'
+quick='${BENCH_QUICK:-}'
+hold='$HOLD'
+ENV
+bash scripts/bench_report.sh "$tmp" >"$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+log "done: $OUT"

@@ -23,9 +23,13 @@ type Result struct {
 	Rate              float64 `json:"rate"` // 0: closed loop
 	Pipeline          int     `json:"pipeline,omitempty"`
 	DurationSec       float64 `json:"duration_s"`
-	WarmupSec         float64 `json:"warmup_s"`
-	SourceAddrs       int     `json:"source_addrs"`
-	SetupSec          float64 `json:"setup_s"` // sessions created and sockets open
+	// WindowStart and WindowEnd bound the measured window (Unix seconds), to line other
+	// samples up with it.
+	WindowStart float64 `json:"window_start"`
+	WindowEnd   float64 `json:"window_end"`
+	WarmupSec   float64 `json:"warmup_s"`
+	SourceAddrs int     `json:"source_addrs"`
+	SetupSec    float64 `json:"setup_s"` // sessions created and sockets open
 	// CPU is what the bench, the watched processes and the machine used during the
 	// measured window.
 	CPU CPUUse `json:"cpu"`
@@ -96,6 +100,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	start := time.Now()
 	rec := newRecorder(start.Add(o.Warmup), start.Add(o.Warmup+o.Duration))
+	res.WindowStart, res.WindowEnd = unixSec(rec.from), unixSec(rec.to)
 	for _, s := range sessions {
 		s.rec = rec
 	}
@@ -167,6 +172,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	return res, nil
 }
+
+func unixSec(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // watchedAddrs are the local addresses of the watched processes' Redis connections.
 func watchedAddrs(o Options) map[string][]string {

@@ -376,3 +376,22 @@ func (s *Store) ReadDeadLetters(ctx context.Context, count int) ([]RequestEntry,
 	}
 	return entries(-1, res), nil
 }
+
+// IsRefused reports an error reply Redis gave to a command (WRONGTYPE, a script error on damaged
+// data, ...): trying the same again will not help. Connection failures, timeouts, a server that
+// is loading, busy, failing over or out of memory, and ACL refusals (a deployment error, fixed
+// by the operator) are not refusals.
+func IsRefused(err error) bool {
+	var re *rueidis.RedisError
+	if !errors.As(err, &re) || rueidis.IsRedisNil(re) {
+		return false
+	}
+	msg := re.Error()
+	for _, transient := range []string{"LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "READONLY",
+		"OOM", "NOPERM", "NOAUTH", "WRONGPASS", "MOVED", "ASK", "NOSCRIPT", "NOGROUP"} {
+		if strings.HasPrefix(msg, transient) {
+			return false
+		}
+	}
+	return true
+}

@@ -210,3 +210,66 @@ func TestStopBeforeTheTurnBegins(t *testing.T) {
 		}
 	})
 }
+
+// A session whose data Redis refuses to work with (here its lease key has the wrong type) does
+// not hold a request forever: after a few refusals it is dead-lettered and acknowledged, and
+// other sessions are answered meanwhile.
+func TestRefusedSessionIsDeadLettered(t *testing.T) {
+	each(t, 1, func(t *testing.T, e *env) {
+		broken := e.session()
+		e.send(broken, "hello?")
+		rdb := e.st.Client()
+		if err := rdb.Do(e.ctx, rdb.B().Hset().Key(e.st.Keys().Lease(broken)).FieldValue().FieldValue("not", "a lease").Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		w := e.start(options("w", llm.Echo{}))
+		fine := e.session()
+		e.send(fine, "fine")
+		e.waitHistory(fine, 2, 10*time.Second)
+		var dead []store.RequestEntry
+		storetest.Eventually(t, 20*time.Second, "a dead letter", func() bool {
+			dead, _ = e.st.ReadDeadLetters(e.ctx, 10)
+			return len(dead) == 1
+		})
+		f := dead[0].Fields
+		if f[chat.ReqFieldToken] != broken || !strings.Contains(f[store.DeadFieldError], "WRONGTYPE") {
+			t.Fatalf("dead letter %v", f)
+		}
+		e.waitIdle(10 * time.Second)
+		if n := w.metric(t, "chatbot_worker_requests_dead_lettered_total", "reason", "refused"); n != 1 {
+			t.Fatalf("dead-lettered %v", n)
+		}
+	})
+}
+
+// A pending message that cannot be decoded is answered with an error event and dead-lettered;
+// the session goes on with its next message.
+func TestDamagedPendingMessageIsSkipped(t *testing.T) {
+	each(t, 1, func(t *testing.T, e *env) {
+		tok := e.session()
+		e.send(tok, "soon damaged")
+		rdb := e.st.Client()
+		if err := rdb.Do(e.ctx, rdb.B().Lset().Key(e.st.Keys().Pending(tok)).Index(0).Element("{not json").Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		e.send(tok, "after")
+		w := e.start(options("w", llm.Echo{}))
+		// The damaged entry is not readable history: only the second turn shows.
+		h := e.waitHistory(tok, 2, 10*time.Second)
+		if h[0].Msg != "after" || h[1].Msg != "echo: after" {
+			t.Fatalf("history %s", texts(h))
+		}
+		errs := ofType(e.events(tok), chat.FrameError)
+		if len(errs) != 1 || errs[0].Code != chat.CodeModelError || !strings.Contains(errs[0].Msg, "could not be read") {
+			t.Fatalf("error events %+v", errs)
+		}
+		dead, _ := e.st.ReadDeadLetters(e.ctx, 10)
+		if len(dead) != 1 || dead[0].Fields[chat.ReqFieldSeq] != "1" || !strings.Contains(dead[0].Fields[store.DeadFieldError], "damaged") {
+			t.Fatalf("dead letters %+v", dead)
+		}
+		if n := w.metric(t, "chatbot_worker_requests_dead_lettered_total", "reason", "damaged"); n != 1 {
+			t.Fatalf("dead-lettered %v", n)
+		}
+		e.waitIdle(10 * time.Second)
+	})
+}

@@ -32,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		failed: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_failed_total",
 			Help: "Messages the model could not answer past its retries: the user got a model_error."}),
 		dead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chatbot_worker_requests_dead_lettered_total",
-			Help: "Requests copied to chat:dead, by reason (model_error, malformed, damaged)."}, []string{"reason"}),
+			Help: "Requests copied to chat:dead, by reason (model_error, malformed, damaged, refused)."}, []string{"reason"}),
 		turns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chatbot_worker_turns_total",
 			Help: "Turns worked on, by result: answered, stopped, failed, abandoned (lease lost or shutdown)."}, []string{"result"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "chatbot_worker_requests_in_flight",

@@ -5,10 +5,11 @@ import (
 	"chatbot/pkg/llm"
 )
 
-// prompt is what the model gets for msg: the system prompt, then the last turns earlier turns
-// of history (a turn is a user message and the reply to it; human becomes user, bot becomes
-// assistant), then msg. history is oldest first, as BeginTurn returns it; a turn that failed
-// has no reply, and empty messages (a reply stopped before any text) are left out.
+// prompt is what the model gets for msg: the system prompt, then the last `turns` turns of
+// history (a turn is a user message and the reply to it; human becomes user, bot becomes
+// assistant), then msg. history is oldest first, as BeginTurn returns it (the worker asks for
+// 2*turns messages); a turn that failed has no reply, a reply whose question fell outside the
+// window is left out, and so are empty messages (a reply stopped before any text).
 func prompt(system string, history []chat.Message, turns int, msg chat.Message) []llm.Message {
 	out := make([]llm.Message, 0, 2*turns+2)
 	if system != "" {

@@ -26,8 +26,9 @@ func (c *consumer) handle(e store.RequestEntry) {
 	defer c.w.metrics.inFlight.Dec()
 	defer func() {
 		if r := recover(); r != nil {
-			c.log.Error("request handler panicked; handing the request back", "request", e.ID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			c.handBack(e)
+			// Not handed back: if it panics again, let it come back only after claim_idle.
+			c.log.Error("request handler panicked; the request is left to be taken over after claim_idle",
+				"request", e.ID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		}
 	}()
 	if c.process(e) {
@@ -46,13 +47,21 @@ func (c *consumer) handle(e store.RequestEntry) {
 // and comes back here: BeginTurn then reports the session busy while the other attempt works,
 // done once it has answered, or free again if that one died too. So the request keeps
 // guaranteeing that its message gets answered until it is, and is never acknowledged early.
+//
+// A session whose data Redis refuses to work with (store.IsRefused: a key of the wrong type, a
+// damaged entry) would hold the request forever: after maxRefusals refusals in a row, or one
+// refused finish, the request is dead-lettered and acknowledged.
 func (c *consumer) process(e store.RequestEntry) bool {
 	req, err := chat.DecodeRequest(e.Fields)
 	if err != nil {
 		c.deadLetterMalformed(e)
 		return true
 	}
-	var wait backoff
+	j := &job{e: e, req: req}
+	var (
+		wait     backoff
+		refusals int
+	)
 	for {
 		if c.stopped() {
 			return false
@@ -60,18 +69,28 @@ func (c *consumer) process(e store.RequestEntry) bool {
 		holder := c.w.newHolder(c.name)
 		t, state, err := c.st.BeginTurn(c.work, req.Token, holder, req.Seq, 2*c.w.opt.History, c.w.opt.Lease)
 		switch {
-		case err != nil && state == store.TurnReady:
+		case damaged(t, state, err):
 			// The lease is ours but the pending message cannot be decoded: answer it with an
 			// error so the session goes on.
-			c.skipDamaged(e, t, err)
+			c.skipDamaged(j, t, err)
+			if j.refused != nil {
+				return c.giveUp(j)
+			}
 			continue
 		case err != nil:
 			c.log.Warn("beginning a turn failed", "request", e.ID, "err", err)
+			if refusals++; !store.IsRefused(err) {
+				refusals = 0
+			} else if refusals >= maxRefusals {
+				j.refused = err
+				return c.giveUp(j)
+			}
 			if !c.pause(wait.next(50*time.Millisecond, 2*time.Second)) {
 				return false
 			}
 			continue
 		}
+		refusals = 0
 		switch state {
 		case store.TurnDone, store.TurnGone:
 			return true
@@ -83,7 +102,10 @@ func (c *consumer) process(e store.RequestEntry) bool {
 			}
 			continue
 		}
-		last := c.converse(e, t)
+		last := c.converse(j, t)
+		if j.refused != nil {
+			return c.giveUp(j)
+		}
 		if last >= req.Seq {
 			return true
 		}
@@ -95,11 +117,14 @@ func (c *consumer) process(e store.RequestEntry) bool {
 
 // converse answers turn t and, while more of the session is pending, the turns after it under
 // the same lease. It returns the seq of the last turn it stored (0: none).
-func (c *consumer) converse(e store.RequestEntry, t store.Turn) int64 {
+func (c *consumer) converse(j *job, t store.Turn) int64 {
 	var last int64
 	for {
-		fin, ok := c.answer(e, t)
+		fin, ok := c.answer(j, t)
 		if !ok {
+			if j.refused != nil {
+				c.release(t)
+			}
 			return last
 		}
 		last = t.Seq
@@ -112,11 +137,11 @@ func (c *consumer) converse(e store.RequestEntry, t store.Turn) int64 {
 		}
 		next, state, err := c.st.BeginTurn(c.work, t.Token, t.Holder, 0, 2*c.w.opt.History, c.w.opt.Lease)
 		switch {
-		case err != nil && state == store.TurnReady:
-			c.skipDamaged(e, next, err)
+		case damaged(next, state, err):
+			c.skipDamaged(j, next, err)
 			return last
 		case err != nil:
-			c.log.Warn("going on with the next turn failed", "request", e.ID, "err", err)
+			c.log.Warn("going on with the next turn failed", "request", j.e.ID, "err", err)
 			c.release(t)
 			return last
 		case state != store.TurnReady:
@@ -189,16 +214,18 @@ func (c *consumer) deadLetter(d store.DeadLetter, reason string) {
 }
 
 // skipDamaged answers a pending message that cannot be decoded with an error event, so the
-// session goes on, and dead-letters it.
-func (c *consumer) skipDamaged(e store.RequestEntry, t store.Turn, cause error) {
-	c.log.Error("a pending message is damaged; skipping it", "request", e.ID, "seq", t.Seq, "err", cause)
+// session goes on, and dead-letters it. (The damaged entry moves to the history as it is; the
+// history readers skip what they cannot decode.)
+func (c *consumer) skipDamaged(j *job, t store.Turn, cause error) {
+	c.log.Error("a pending message is damaged; skipping it", "request", j.e.ID, "seq", t.Seq, "err", cause)
 	ev := chat.ErrorEvent(chat.CodeModelError, "This message could not be read, so it was not answered.", t.Message.ID)
-	if _, ok := c.finish(t, nil, ev); !ok {
-		c.release(t)
+	// Whatever happens, give the lease back: the caller begins again with a new holder.
+	defer c.release(t)
+	if _, ok := c.finish(j, t, nil, ev); !ok {
 		return
 	}
 	c.deadLetter(store.DeadLetter{
-		Partition: e.Partition, RequestID: e.ID, Fields: requestFields(t),
+		Partition: j.e.Partition, RequestID: j.e.ID, Fields: requestFields(t),
 		Error: "damaged pending message: " + cause.Error(), Consumer: c.name,
 	}, "damaged")
 }
@@ -206,7 +233,7 @@ func (c *consumer) skipDamaged(e store.RequestEntry, t store.Turn, cause error) 
 // finish stores turn t with its reply (nil: none) and event, retrying on Redis errors. ok is
 // false when the turn could not be stored: the lease was lost, the session is gone, or Redis
 // kept failing.
-func (c *consumer) finish(t store.Turn, reply *chat.Message, ev chat.Event) (store.Finished, bool) {
+func (c *consumer) finish(j *job, t store.Turn, reply *chat.Message, ev chat.Event) (store.Finished, bool) {
 	ctx := context.WithoutCancel(c.work)
 	for try := range 3 {
 		if try > 0 {
@@ -222,10 +249,40 @@ func (c *consumer) finish(t store.Turn, reply *chat.Message, ev chat.Event) (sto
 			return store.Finished{More: true}, true
 		case errors.Is(err, store.ErrLeaseLost), errors.Is(err, store.ErrSessionNotFound):
 			return store.Finished{}, false
+		case store.IsRefused(err):
+			j.refused = err
+			return store.Finished{}, false
 		}
 		c.log.Warn("storing a turn failed", "seq", t.Seq, "try", try+1, "err", err)
 	}
 	return store.Finished{}, false
+}
+
+// damaged reports BeginTurn's answer "the lease is yours, but the pending message cannot be
+// decoded" (a failed BeginTurn also reports the zero state, TurnReady, without a turn).
+func damaged(t store.Turn, state store.TurnState, err error) bool {
+	return err != nil && state == store.TurnReady && t.Seq > 0
+}
+
+// maxRefusals is how many refusals in a row (store.IsRefused) a request gets before it is
+// dead-lettered.
+const maxRefusals = 5
+
+// job is one request being worked on.
+type job struct {
+	e       store.RequestEntry
+	req     chat.Request
+	refused error // Redis refused a step: the session's data is unusable
+}
+
+// giveUp dead-letters and acknowledges a request whose session Redis refuses to work with.
+func (c *consumer) giveUp(j *job) bool {
+	c.log.Error("Redis refuses to work on the session; dead-lettering the request", "request", j.e.ID, "err", j.refused)
+	c.deadLetter(store.DeadLetter{
+		Partition: j.e.Partition, RequestID: j.e.ID, Fields: j.e.Fields,
+		Error: "Redis refused to work on the session: " + j.refused.Error(), Consumer: c.name,
+	}, "refused")
+	return true
 }
 
 // requestFields are the fields of a request for turn t, for its dead letter.

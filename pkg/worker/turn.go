@@ -18,10 +18,10 @@ var errStopped = errors.New("stopped by the user")
 // answer generates and stores the reply to turn t. ok is false when the turn was not stored:
 // the lease was lost (another attempt answers it), the shutdown time ran out (the lease is
 // released and the request handed back), or Redis failed.
-func (c *consumer) answer(e store.RequestEntry, t store.Turn) (fin store.Finished, ok bool) {
+func (c *consumer) answer(j *job, t store.Turn) (fin store.Finished, ok bool) {
 	if t.Stop {
 		// Stopped before it began: store an empty, stopped reply.
-		return c.store(t, c.reply(t, "", true), "stopped")
+		return c.store(j, t, c.reply(t, "", true), "stopped")
 	}
 	msgs := prompt(c.w.opt.SystemPrompt, t.History, c.w.opt.History, t.Message)
 
@@ -73,16 +73,16 @@ func (c *consumer) answer(e store.RequestEntry, t store.Turn) (fin store.Finishe
 		c.w.metrics.turns.WithLabelValues("abandoned").Inc()
 		return store.Finished{}, false
 	case errors.Is(why, errStopped):
-		return c.store(t, c.reply(t, text, true), "stopped")
+		return c.store(j, t, c.reply(t, text, true), "stopped")
 	case c.work.Err() != nil:
 		c.log.Warn("shutdown time is up: abandoning a reply", "seq", t.Seq)
 		c.release(t)
 		c.w.metrics.turns.WithLabelValues("abandoned").Inc()
 		return store.Finished{}, false
 	case err != nil:
-		return c.fail(e, t, err, attempts, time.Since(start))
+		return c.fail(j, t, err, attempts, time.Since(start))
 	}
-	return c.store(t, c.reply(t, text, false), "answered")
+	return c.store(j, t, c.reply(t, text, false), "answered")
 }
 
 // reply is the bot message answering t.
@@ -91,8 +91,8 @@ func (c *consumer) reply(t store.Turn, text string, stopped bool) *chat.Message 
 }
 
 // store finishes t with reply and its message event.
-func (c *consumer) store(t store.Turn, reply *chat.Message, result string) (store.Finished, bool) {
-	fin, ok := c.finish(t, reply, chat.MessageEvent(*reply))
+func (c *consumer) store(j *job, t store.Turn, reply *chat.Message, result string) (store.Finished, bool) {
+	fin, ok := c.finish(j, t, reply, chat.MessageEvent(*reply))
 	if !ok {
 		c.w.metrics.turns.WithLabelValues("abandoned").Inc()
 		return fin, false
@@ -103,11 +103,11 @@ func (c *consumer) store(t store.Turn, reply *chat.Message, result string) (stor
 
 // fail finishes t without a reply after the model failed past its retries: the user gets an
 // error event, the session goes on with its next message, and the request goes to chat:dead.
-func (c *consumer) fail(e store.RequestEntry, t store.Turn, err error, attempts int, took time.Duration) (store.Finished, bool) {
+func (c *consumer) fail(j *job, t store.Turn, err error, attempts int, took time.Duration) (store.Finished, bool) {
 	desc := llm.Describe(err)
 	c.log.Error("the model failed past its retries; the user gets an error", "seq", t.Seq, "attempts", attempts, "took", took, "err", err)
 	ev := chat.ErrorEvent(chat.CodeModelError, "The model could not answer this message: "+desc+". Please try again.", t.Message.ID)
-	fin, ok := c.finish(t, nil, ev)
+	fin, ok := c.finish(j, t, nil, ev)
 	if !ok {
 		c.w.metrics.turns.WithLabelValues("abandoned").Inc()
 		return fin, false
@@ -115,7 +115,7 @@ func (c *consumer) fail(e store.RequestEntry, t store.Turn, err error, attempts 
 	c.w.metrics.turns.WithLabelValues("failed").Inc()
 	c.w.metrics.failed.Inc()
 	c.deadLetter(store.DeadLetter{
-		Partition: e.Partition, RequestID: e.ID, Fields: requestFields(t), MessageID: t.Message.ID,
+		Partition: j.e.Partition, RequestID: j.e.ID, Fields: requestFields(t), MessageID: t.Message.ID,
 		Error: desc + ": " + err.Error(), Consumer: c.name, Attempts: attempts,
 	}, "model_error")
 	return fin, true

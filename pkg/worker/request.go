@@ -122,9 +122,9 @@ func (c *consumer) converse(j *job, t store.Turn) int64 {
 	for {
 		fin, ok := c.answer(j, t)
 		if !ok {
-			if j.refused != nil {
-				c.release(t)
-			}
+			// Not stored: give the lease back unless it is lost already (then this is a no-op),
+			// so the next attempt need not wait for it to expire.
+			c.release(t)
 			return last
 		}
 		last = t.Seq

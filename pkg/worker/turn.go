@@ -16,8 +16,8 @@ import (
 var errStopped = errors.New("stopped by the user")
 
 // answer generates and stores the reply to turn t. ok is false when the turn was not stored:
-// the lease was lost (another attempt answers it), the shutdown time ran out (the lease is
-// released and the request handed back), or Redis failed.
+// the lease was lost (another attempt answers it), the shutdown time ran out (the caller
+// releases the lease and the request is handed back), or Redis failed.
 func (c *consumer) answer(j *job, t store.Turn) (fin store.Finished, ok bool) {
 	if t.Stop {
 		// Stopped before it began: store an empty, stopped reply.
@@ -76,7 +76,6 @@ func (c *consumer) answer(j *job, t store.Turn) (fin store.Finished, ok bool) {
 		return c.store(j, t, c.reply(t, text, true), "stopped")
 	case c.work.Err() != nil:
 		c.log.Warn("shutdown time is up: abandoning a reply", "seq", t.Seq)
-		c.release(t)
 		c.w.metrics.turns.WithLabelValues("abandoned").Inc()
 		return store.Finished{}, false
 	case err != nil:

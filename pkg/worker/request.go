@@ -79,9 +79,9 @@ func (c *consumer) process(e store.RequestEntry) bool {
 			continue
 		case err != nil:
 			c.log.Warn("beginning a turn failed", "request", e.ID, "err", err)
-			if refusals++; !store.IsRefused(err) {
+			if !store.IsRefused(err) {
 				refusals = 0
-			} else if refusals >= maxRefusals {
+			} else if refusals++; refusals >= maxRefusals {
 				j.refused = err
 				return c.giveUp(j)
 			}
@@ -171,6 +171,7 @@ func (c *consumer) ack(e store.RequestEntry) {
 // handBack makes e idle for ClaimIdle, so that the next reclaim of any consumer takes it at
 // once, instead of waiting ClaimIdle for it.
 func (c *consumer) handBack(e store.RequestEntry) {
+	c.held.remove(e.Partition, e.ID) // first, so that no keep-alive undoes it
 	n, err := c.st.HandBackRequests(context.WithoutCancel(c.work), e.Partition, c.name, []string{e.ID}, c.w.opt.ClaimIdle)
 	if err != nil {
 		c.log.Warn("handing a request back failed; it will be taken over after claim_idle", "request", e.ID, "err", err)

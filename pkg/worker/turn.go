@@ -37,33 +37,7 @@ func (c *consumer) answer(j *job, t store.Turn) (fin store.Finished, ok bool) {
 
 	sink := newDeltaSink(c, t, end)
 	start := time.Now()
-	var text string
-	attempts, err := c.w.opt.Retry.Do(gen, func(ctx context.Context, n int) error {
-		if n > 1 {
-			c.w.metrics.retries.Inc()
-			sink.retry()
-		}
-		var first bool
-		began := time.Now()
-		out, err := c.w.opt.Model.Stream(ctx, msgs, func(d string) error {
-			if !first {
-				first = true
-				c.w.metrics.firstToken.Observe(time.Since(began).Seconds())
-			}
-			sink.write(d)
-			return nil
-		})
-		text = out
-		result := "ok"
-		if err != nil {
-			result = "error"
-			if gen.Err() == nil {
-				c.log.Warn("model call failed", "seq", t.Seq, "attempt", n, "err", err)
-			}
-		}
-		c.w.metrics.modelSeconds.WithLabelValues(result).Observe(time.Since(began).Seconds())
-		return err
-	})
+	text, attempts, err := c.generate(gen, t, msgs, sink)
 	sink.close()
 	why := context.Cause(gen)
 
@@ -82,6 +56,40 @@ func (c *consumer) answer(j *job, t store.Turn) (fin store.Finished, ok bool) {
 		return c.fail(j, t, err, attempts, time.Since(start))
 	}
 	return c.store(j, t, c.reply(t, text, false), "answered")
+}
+
+// generate calls the model with msgs under the retry policy, its output going to sink. It
+// returns the reply (or the text of the last attempt so far), the attempts made and the last
+// error.
+func (c *consumer) generate(ctx context.Context, t store.Turn, msgs []llm.Message, sink *deltaSink) (string, int, error) {
+	var text string
+	attempts, err := c.w.opt.Retry.Do(ctx, func(actx context.Context, n int) error {
+		if n > 1 {
+			c.w.metrics.retries.Inc()
+			sink.retry()
+		}
+		var first bool
+		began := time.Now()
+		out, err := c.w.opt.Model.Stream(actx, msgs, func(d string) error {
+			if !first {
+				first = true
+				c.w.metrics.firstToken.Observe(time.Since(began).Seconds())
+			}
+			sink.write(d)
+			return nil
+		})
+		text = out
+		result := "ok"
+		if err != nil {
+			result = "error"
+			if ctx.Err() == nil {
+				c.log.Warn("model call failed", "seq", t.Seq, "attempt", n, "err", err)
+			}
+		}
+		c.w.metrics.modelSeconds.WithLabelValues(result).Observe(time.Since(began).Seconds())
+		return err
+	})
+	return text, attempts, err
 }
 
 // reply is the bot message answering t.

@@ -15,6 +15,11 @@ func TestE2EGracefulStop(t *testing.T) {
 	d := deploy(t, shape{serves: 2, works: 2, replicas: 2, echoDelay: time.Second, env: env{
 		"CHATBOT_SERVER_SHUTDOWN_TIMEOUT": "10s",
 		"CHATBOT_WORKER_SHUTDOWN_TIMEOUT": "20s",
+		// No takeover by idle time here (nothing is killed): on a starved machine a 2s
+		// claim_idle lets a live worker's requests be taken over, which restarts replies and
+		// would hide whether the stopped worker finished its own. A reply it abandoned is
+		// handed back and taken at once, so it still shows as a restart.
+		"CHATBOT_WORKER_CLAIM_IDLE": "15s",
 	}})
 	ctx := testContext(t, 2*time.Minute)
 	cs := d.convos(ctx, 40, "g")

@@ -3,6 +3,7 @@ package consistency_test
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -106,8 +107,10 @@ func TestDockerfileStages(t *testing.T) {
 		t.Fatalf("want a builder and a runtime stage, got %d stages", len(stages))
 	}
 	build, final := stages[0], stages[1]
-	if !strings.HasPrefix(build.from, "golang:1.26") {
-		t.Errorf("builder FROM %s, want golang:1.26 (go.mod's Go)", build.from)
+	// The builder's Go is go.mod's minor version (its tag follows the latest patch).
+	goLine := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(repoFile(t, "go.mod"))
+	if goLine == nil || build.from != "golang:"+string(goLine[1]) {
+		t.Errorf("builder FROM %s, want golang:%s (go.mod's Go)", build.from, goLine[1])
 	}
 	if final.from != "gcr.io/distroless/static-debian12:nonroot" {
 		t.Errorf("runtime FROM %s, want gcr.io/distroless/static-debian12:nonroot", final.from)
@@ -118,13 +121,13 @@ func TestDockerfileStages(t *testing.T) {
 		mounts = append(mounts, run.flags...)
 	}
 	for _, target := range []string{"/go/pkg/mod", "/root/.cache/go-build"} {
-		if !contains(mounts, "--mount=type=cache,target="+target) {
+		if !slices.Contains(mounts, "--mount=type=cache,target="+target) {
 			t.Errorf("builder has no cache mount for %s: %v", target, mounts)
 		}
 	}
 	// The runtime stage holds the one binary, run as the entrypoint of every role.
 	copies := final.find("COPY")
-	if len(copies) != 1 || !contains(copies[0].flags, "--from="+build.name) || !strings.HasSuffix(copies[0].args, " /chatbot") {
+	if len(copies) != 1 || !slices.Contains(copies[0].flags, "--from="+build.name) || !strings.HasSuffix(copies[0].args, " /chatbot") {
 		t.Errorf("runtime stage: want one COPY --from=%s ... /chatbot, got %+v", build.name, copies)
 	}
 	if ep := final.find("ENTRYPOINT"); len(ep) != 1 || strings.Join(execForm(t, ep[0]), " ") != "/chatbot" {
@@ -181,13 +184,4 @@ func TestDockerfileNoSecrets(t *testing.T) {
 			}
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -87,3 +87,30 @@ func BenchmarkCompareIDs(b *testing.B) {
 		sinkInt = chat.CompareIDs("1735787045000-12", "1735787045000-11")
 	}
 }
+
+var sinkMsg chat.Message
+
+// A history message as a worker reads it for every turn (2 × llm.history of them).
+func BenchmarkDecodeMessage(b *testing.B) {
+	data := []byte(`{"id":"2f1c9a4e-5b7d-4c1e-9a3b-8d6f0e2c4b1a","role":"bot","msg":"echo: Hello, how are you today?","timestamp":"2025-01-02T03:04:05.000000006Z","reply_to":"7e3d1b2a-4c5f-4a6b-8c9d-0e1f2a3b4c5d"}`)
+	b.Run("DecodeMessage", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m, err := chat.DecodeMessage(data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sinkMsg = m
+		}
+	})
+	b.Run("json.Unmarshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var m chat.Message
+			if err := json.Unmarshal(data, &m); err != nil {
+				b.Fatal(err)
+			}
+			sinkMsg = m
+		}
+	})
+}

@@ -55,8 +55,8 @@ func (s *Store) GetSession(ctx context.Context, token string, touch bool) (chat.
 	pend, _ := arr[3].AsStrSlice()
 	sess := chat.Session{Token: token, Name: name, SessionStart: start, Messages: make([]chat.Message, 0, len(hist)+len(pend))}
 	for _, raw := range append(hist, pend...) {
-		var m chat.Message
-		if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		m, err := chat.DecodeMessage([]byte(raw))
+		if err != nil {
 			continue // a damaged entry is skipped rather than failing the whole session
 		}
 		sess.Messages = append(sess.Messages, m)
@@ -134,8 +134,7 @@ func (s *Store) History(ctx context.Context, token string) ([]chat.Message, erro
 func decodeMessages(raw []string) []chat.Message {
 	out := make([]chat.Message, 0, len(raw))
 	for _, r := range raw {
-		var m chat.Message
-		if json.Unmarshal([]byte(r), &m) == nil {
+		if m, err := chat.DecodeMessage([]byte(r)); err == nil {
 			out = append(out, m)
 		}
 	}

@@ -68,7 +68,7 @@ func (s *Store) BeginTurn(ctx context.Context, token, holder string, upto int64,
 	t.Seq, _ = rest[0].AsInt64()
 	raw, _ := rest[1].ToString()
 	if raw != "" {
-		if err := json.Unmarshal([]byte(raw), &t.Message); err != nil {
+		if t.Message, err = chat.DecodeMessage([]byte(raw)); err != nil {
 			return t, TurnReady, fmt.Errorf("begin turn: damaged pending message: %w", err)
 		}
 	}

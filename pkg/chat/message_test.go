@@ -1,0 +1,81 @@
+package chat_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"chatbot/pkg/chat"
+)
+
+var sampleMessages = []chat.Message{
+	{ID: "2f1c9a4e-5b7d-4c1e-9a3b-8d6f0e2c4b1a", Role: chat.RoleHuman, Msg: "Hello, how are you today?", Timestamp: time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC), ClientID: "c-1"},
+	{ID: "7e3d1b2a", Role: chat.RoleBot, Msg: "echo: Hello", Timestamp: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), ReplyTo: "2f1c9a4e"},
+	{ID: "x", Role: chat.RoleBot, Msg: "partial", Timestamp: time.Date(2025, 1, 2, 3, 4, 5, 0, time.FixedZone("", 3600)), ReplyTo: "y", Stopped: true},
+	{ID: "q", Role: chat.RoleHuman, Msg: "quotes \" and \\ and\nnew lines, <html> & ünïcode €", Timestamp: time.Unix(0, 0).UTC()},
+	{},
+}
+
+// DecodeMessage gives what json.Unmarshal gives for what json.Marshal wrote.
+func TestDecodeMessageRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, m := range sampleMessages {
+		data, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want chat.Message
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := chat.DecodeMessage(data)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("DecodeMessage(%s) = %+v, %v; want %+v", data, got, err, want)
+		}
+	}
+}
+
+// Input of any other shape is decoded by encoding/json, errors included.
+func TestDecodeMessageOtherShapes(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{
+		`{"role":"bot","id":"a","msg":"b","timestamp":"2025-01-02T03:04:05Z"}`, // other order
+		`{ "id":"a","role":"bot","msg":"b","timestamp":"2025-01-02T03:04:05Z"}`, // white space
+		`{"id":"a","role":"bot","msg":"b","timestamp":"2025-01-02T03:04:05Z","stopped":false}`,
+		`{"id":"a","role":"bot","msg":"b","timestamp":"2025-01-02T03:04:05Z","extra":1}`,
+		`{"id":"a","role":"bot","msg":"b"}`,
+		`{"id":"a","role":"bot","msg":"b","timestamp":"not a time"}`,
+		`{"id":"a","role":"bot","msg":"b","timestamp":"2025-01-02T03:04:05Z"} trailing`,
+		`{"id":"a","role":"bot","msg":"\u00e9\ud83d\ude00","timestamp":"2025-01-02T03:04:05Z"}`,
+		"{\"id\":\"a\",\"role\":\"bot\",\"msg\":\"\xff\",\"timestamp\":\"2025-01-02T03:04:05Z\"}",
+		`not json`, ``,
+	} {
+		var want chat.Message
+		wantErr := json.Unmarshal([]byte(in), &want)
+		got, err := chat.DecodeMessage([]byte(in))
+		if (err == nil) != (wantErr == nil) || (err == nil && !reflect.DeepEqual(got, want)) {
+			t.Errorf("DecodeMessage(%q) = %+v, %v; json.Unmarshal: %+v, %v", in, got, err, want, wantErr)
+		}
+	}
+}
+
+// FuzzDecodeMessage: whatever the input, DecodeMessage agrees with json.Unmarshal.
+func FuzzDecodeMessage(f *testing.F) {
+	for _, m := range sampleMessages {
+		data, _ := json.Marshal(m)
+		f.Add(data)
+	}
+	f.Add([]byte(`{"id":"a","role":"bot","msg":"b","timestamp":"2025-01-02T03:04:05+01:00","reply_to":"c","client_id":"d","stopped":true}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want chat.Message
+		wantErr := json.Unmarshal(data, &want)
+		got, err := chat.DecodeMessage(data)
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("DecodeMessage(%q): err %v, json.Unmarshal err %v", data, err, wantErr)
+		}
+		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("DecodeMessage(%q) = %#v, json.Unmarshal %#v", data, got, want)
+		}
+	})
+}

@@ -40,7 +40,7 @@ func TestDecodeMessageRoundTrip(t *testing.T) {
 func TestDecodeMessageOtherShapes(t *testing.T) {
 	t.Parallel()
 	for _, in := range []string{
-		`{"role":"bot","id":"a","msg":"b","timestamp":"2025-01-02T03:04:05Z"}`, // other order
+		`{"role":"bot","id":"a","msg":"b","timestamp":"2025-01-02T03:04:05Z"}`,  // other order
 		`{ "id":"a","role":"bot","msg":"b","timestamp":"2025-01-02T03:04:05Z"}`, // white space
 		`{"id":"a","role":"bot","msg":"b","timestamp":"2025-01-02T03:04:05Z","stopped":false}`,
 		`{"id":"a","role":"bot","msg":"b","timestamp":"2025-01-02T03:04:05Z","extra":1}`,

@@ -3,6 +3,7 @@ package chat
 import (
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -35,18 +36,34 @@ type Message struct {
 }
 
 // ValidName trims name and reports whether it is a valid session name: not empty or blank, at
-// most MaxNameChars characters, valid UTF-8 without control characters.
+// most MaxNameChars characters, valid UTF-8 without control characters or invisible format
+// characters (zero-width spaces, bidi overrides; the zero-width joiner of emoji sequences is
+// allowed), with at least one visible character.
 func ValidName(name string) (string, bool) {
 	name = strings.TrimSpace(name)
 	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameChars {
 		return "", false
 	}
+	visible := false
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
+		if !nameRune(r) {
 			return "", false
 		}
+		if r != zeroWidthJoiner && unicode.IsGraphic(r) && !unicode.IsSpace(r) {
+			visible = true
+		}
+	}
+	if !visible {
+		return "", false
 	}
 	return name, true
+}
+
+const zeroWidthJoiner = '\u200d'
+
+// nameRune reports whether r may appear in a session name.
+func nameRune(r rune) bool {
+	return !unicode.Is(unicode.Cc, r) && (r == zeroWidthJoiner || !unicode.Is(unicode.Cf, r))
 }
 
 // ValidToken reports whether t has the shape of a token this project issues (a UUID in its

@@ -3,6 +3,7 @@ package chat_test
 import (
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"chatbot/pkg/chat"
@@ -11,14 +12,22 @@ import (
 )
 
 // FuzzValidName: a name is accepted exactly when, trimmed, it is 1 to 100 characters of valid
-// UTF-8 without control characters; the result is the trimmed name and is itself valid.
+// UTF-8 without control or invisible format characters (but the zero-width joiner), with one
+// visible character at least; the result is the trimmed name and is itself valid.
 func FuzzValidName(f *testing.F) {
 	f.Add(" Ada ")
+	f.Add("\u200b")                     // zero-width space: looks blank
+	f.Add("ab\u202ecd")                 // bidi override: spoofs the text around it
+	f.Add("\U0001F468\u200d\U0001F469") // an emoji sequence with a joiner is fine
+	f.Add("\u0085x")                    // NEL, a C1 control
 	f.Fuzz(func(t *testing.T, name string) {
 		got, ok := chat.ValidName(name)
 		trimmed := strings.TrimSpace(name)
 		want := trimmed != "" && utf8.ValidString(trimmed) && utf8.RuneCountInString(trimmed) <= chat.MaxNameChars &&
-			!strings.ContainsFunc(trimmed, func(r rune) bool { return r < 0x20 || r == 0x7f })
+			!strings.ContainsFunc(trimmed, func(r rune) bool {
+				return unicode.Is(unicode.Cc, r) || (unicode.Is(unicode.Cf, r) && r != '\u200d')
+			}) &&
+			strings.ContainsFunc(trimmed, func(r rune) bool { return r != '\u200d' && unicode.IsGraphic(r) && !unicode.IsSpace(r) })
 		if ok != want {
 			t.Fatalf("ValidName(%q) = %v, want %v", name, ok, want)
 		}

@@ -27,6 +27,12 @@ func TestValidName(t *testing.T) {
 		{"a\x7fb", "", false},
 		{"a\nb", "", false},
 		{"caf\xe9", "", false},
+		{"\u200b", "", false},       // zero-width space alone looks blank
+		{"\u200b\u200d", "", false}, // nothing visible
+		{"ab\u202ecd", "", false},   // bidi override
+		{"a\u2066b", "", false},     // bidi isolate
+		{"a\u0085b", "", false},     // C1 control
+		{"\U0001F469\u200d\U0001F4BB", "\U0001F469\u200d\U0001F4BB", true}, // emoji with a joiner
 	} {
 		got, ok := chat.ValidName(tc.in)
 		if got != tc.want || ok != tc.ok {

@@ -20,9 +20,11 @@ local CHAN, TTL, EVMAX = ARGV[1], ARGV[2], ARGV[3]
 local function touch()
   for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], TTL) end
 end
--- emit appends one event to OUT and announces it as "prev id type body".
-local function emit(typ, body)
-  local prev = redis.call('HGET', H, 'last') or '-'
+-- emit appends one event to OUT and announces it as "prev id type body". last is the hash's
+-- 'last' field when the caller read it already (HMGET: false when unset), nil otherwise.
+local function emit(typ, body, last)
+  if last == nil then last = redis.call('HGET', H, 'last') end
+  local prev = last or '-'
   local id = redis.call('XADD', OUT, 'MAXLEN', '~', EVMAX, '*', 't', typ, 'e', body)
   redis.call('HSET', H, 'last', id)
   redis.call('PUBLISH', CHAN, prev .. ' ' .. id .. ' ' .. typ .. ' ' .. body)
@@ -70,6 +72,9 @@ touch()
 return redis.call('LLEN', MSGS)
 `)
 
+// Scripts read the hash's fields they need with one HMGET, 'name' first: a session exists
+// exactly when its hash does, and its hash always has a name.
+
 // sendScript queues one user message: checks the limits and client_id, takes the next
 // sequence number, appends the message to pending and writes the ack event.
 // ARGV[4] message JSON, ARGV[5] message id, ARGV[6] client_id or "", ARGV[7] max pending,
@@ -77,10 +82,11 @@ return redis.call('LLEN', MSGS)
 // Returns {"ok", seq, offset} | {"dup", "seq id offset", done} | {"expired"} |
 // {"too_many_pending"} | {"rate_limited", ms until the window ends}.
 var sendScript = script(`
-if redis.call('EXISTS', H) == 0 then return {'expired'} end
+local h = redis.call('HMGET', H, 'name', 'seq', 'done', 'last')
+if not h[1] then return {'expired'} end
 local cid = ARGV[6]
-local seq = num(redis.call('HGET', H, 'seq'))
-local done = num(redis.call('HGET', H, 'done'))
+local seq = num(h[2])
+local done = num(h[3])
 if cid ~= '' then
   local prior = redis.call('HGET', CLI, cid)
   if prior then return {'dup', prior, done} end
@@ -91,7 +97,7 @@ if used >= tonumber(ARGV[8]) then return {'rate_limited', redis.call('PTTL', RAT
 if used == 0 then redis.call('SET', RATE, 1, 'PX', 60000) else redis.call('INCR', RATE) end
 seq = redis.call('HINCRBY', H, 'seq', 1)
 redis.call('RPUSH', PEND, ARGV[4])
-local off = emit('ack', ARGV[9])
+local off = emit('ack', ARGV[9], h[4])
 if cid ~= '' then
   redis.call('HSET', CLI, cid, seq .. ' ' .. ARGV[5] .. ' ' .. off)
   local cap = tonumber(ARGV[10])
@@ -109,9 +115,10 @@ return {'ok', seq, off}
 // stopScript asks the worker to stop the reply being generated, if any.
 // Returns the sequence number to stop, 0 when nothing is waiting, -1 when there is no session.
 var stopScript = script(`
-if redis.call('EXISTS', H) == 0 then return -1 end
-local seq = num(redis.call('HGET', H, 'seq'))
-local done = num(redis.call('HGET', H, 'done'))
+local h = redis.call('HMGET', H, 'name', 'seq', 'done')
+if not h[1] then return -1 end
+local seq = num(h[2])
+local done = num(h[3])
 if seq > done then
   redis.call('HSET', H, 'stop', done + 1)
   return done + 1
@@ -125,9 +132,10 @@ return 0
 // Returns {"gone"} | {"done", done} | {"busy", lease ms left} |
 // {"turn", n, message JSON, restart 0|1, stop 0|1, {history JSON...}}.
 var beginScript = script(`
-if redis.call('EXISTS', H) == 0 then return {'gone'} end
-local seq = num(redis.call('HGET', H, 'seq'))
-local done = num(redis.call('HGET', H, 'done'))
+local h = redis.call('HMGET', H, 'name', 'seq', 'done', 'started', 'stop')
+if not h[1] then return {'gone'} end
+local seq = num(h[2])
+local done = num(h[3])
 local upto = tonumber(ARGV[6])
 local holder = redis.call('GET', LEASE)
 if done >= seq or (upto > 0 and done >= upto) then
@@ -139,13 +147,13 @@ redis.call('SET', LEASE, ARGV[4], 'PX', ARGV[5])
 local n = done + 1
 local msg = redis.call('LINDEX', PEND, 0) or ''
 local restart = 0
-if num(redis.call('HGET', H, 'started')) == n then restart = 1 end
+if num(h[4]) == n then restart = 1 end
 redis.call('HSET', H, 'started', n)
 local hist = {}
 local hn = tonumber(ARGV[7])
 if hn > 0 then hist = redis.call('LRANGE', MSGS, -hn, -1) end
 local stop = 0
-if num(redis.call('HGET', H, 'stop')) == n then stop = 1 end
+if num(h[5]) == n then stop = 1 end
 return {'turn', n, msg, restart, stop, hist}
 `)
 
@@ -163,9 +171,10 @@ return {1, stop}
 // ARGV[4] holder or "", ARGV[5] type, ARGV[6] body. Returns the offset, or nil when the
 // lease is held by someone else or the session is gone.
 var emitScript = script(`
-if redis.call('EXISTS', H) == 0 then return false end
+local h = redis.call('HMGET', H, 'name', 'last')
+if not h[1] then return false end
 if ARGV[4] ~= '' and redis.call('GET', LEASE) ~= ARGV[4] then return false end
-local id = emit(ARGV[5], ARGV[6])
+local id = emit(ARGV[5], ARGV[6], h[2])
 redis.call('PEXPIRE', OUT, TTL)
 return id
 `)
@@ -177,20 +186,21 @@ return id
 // type, ARGV[8] event body, ARGV[9] history max.
 // Returns {"ok", offset, more 0|1} | {"gone"} | {"lost"} (lease not ours) | {"stale", done}.
 var finishScript = script(`
-if redis.call('EXISTS', H) == 0 then return {'gone'} end
+local h = redis.call('HMGET', H, 'name', 'done', 'stop', 'seq', 'last')
+if not h[1] then return {'gone'} end
 if redis.call('GET', LEASE) ~= ARGV[4] then return {'lost'} end
 local n = tonumber(ARGV[5])
-local done = num(redis.call('HGET', H, 'done'))
+local done = num(h[2])
 if done + 1 ~= n then return {'stale', done} end
 local human = redis.call('LPOP', PEND)
 if human then redis.call('RPUSH', MSGS, human) end
 if ARGV[6] ~= '' then redis.call('RPUSH', MSGS, ARGV[6]) end
 redis.call('LTRIM', MSGS, -tonumber(ARGV[9]), -1)
 redis.call('HSET', H, 'done', n)
-if num(redis.call('HGET', H, 'stop')) <= n then redis.call('HDEL', H, 'stop') end
-local off = emit(ARGV[7], ARGV[8])
+if num(h[3]) <= n then redis.call('HDEL', H, 'stop') end
+local off = emit(ARGV[7], ARGV[8], h[5])
 local more = 0
-if num(redis.call('HGET', H, 'seq')) > n then more = 1 else redis.call('DEL', LEASE) end
+if num(h[4]) > n then more = 1 else redis.call('DEL', LEASE) end
 touch()
 return {'ok', off, more}
 `)

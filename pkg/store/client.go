@@ -70,6 +70,8 @@ type Store struct {
 	keys Keys
 	opt  Options
 	addr string // redacted address, for errors
+	// oneNode: not a cluster, so a script may touch keys of any slot (the request streams).
+	oneNode bool
 }
 
 // Open connects to Redis and checks it answers within ConnectTimeout. The error names the
@@ -85,7 +87,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis %s: %s", addr, describe(err, copt.TLSConfig != nil))
 	}
-	s := &Store{rdb: rdb, keys: NewKeys(opt.Prefix), opt: opt, addr: addr}
+	s := &Store{rdb: rdb, keys: NewKeys(opt.Prefix), opt: opt, addr: addr, oneNode: rdb.Mode() != rueidis.ClientModeCluster}
 	pctx, cancel := context.WithTimeout(ctx, opt.ConnectTimeout)
 	defer cancel()
 	if err := rdb.Do(pctx, rdb.B().Ping().Build()).Error(); err != nil {
@@ -98,7 +100,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 // FromClient wraps an existing client (tests, chatbot dev).
 func FromClient(rdb rueidis.Client, opt Options) *Store {
 	opt.defaults()
-	return &Store{rdb: rdb, keys: NewKeys(opt.Prefix), opt: opt, addr: redactAddr(opt.URL)}
+	return &Store{rdb: rdb, keys: NewKeys(opt.Prefix), opt: opt, addr: redactAddr(opt.URL), oneNode: rdb.Mode() != rueidis.ClientModeCluster}
 }
 
 // Close closes every connection.

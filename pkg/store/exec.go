@@ -13,6 +13,12 @@ import (
 // that is not of the shape the project issues never reaches Redis (its keys could span hash
 // slots, which rueidis refuses with a panic on a cluster): the result is ErrSessionNotFound.
 func (s *Store) run(ctx context.Context, sc *rueidis.Lua, token string, args ...string) rueidis.RedisResult {
+	return s.runKeys(ctx, sc, token, nil, args...)
+}
+
+// runKeys is run with more KEYS after the session's (only on a single node: they may be on
+// another cluster slot).
+func (s *Store) runKeys(ctx context.Context, sc *rueidis.Lua, token string, more []string, args ...string) rueidis.RedisResult {
 	if !chat.ValidToken(token) {
 		return rueidis.NewErrorResult(ErrSessionNotFound)
 	}
@@ -21,7 +27,7 @@ func (s *Store) run(ctx context.Context, sc *rueidis.Lua, token string, args ...
 	argv := make([]string, 0, 3+len(args))
 	argv = append(argv, s.keys.Notify(token), ms(s.opt.SessionTTL.Milliseconds()), strconv.Itoa(s.opt.EventsMax))
 	argv = append(argv, args...)
-	return sc.Exec(ctx, s.rdb, s.keys.SessionKeys(token), argv)
+	return sc.Exec(ctx, s.rdb, append(s.keys.SessionKeys(token), more...), argv)
 }
 
 func ms(n int64) string { return strconv.FormatInt(n, 10) }

@@ -79,9 +79,18 @@ return redis.call('LLEN', MSGS)
 // sequence number, appends the message to pending and writes the ack event.
 // ARGV[4] message JSON, ARGV[5] message id, ARGV[6] client_id or "", ARGV[7] max pending,
 // ARGV[8] messages per minute, ARGV[9] ack body, ARGV[10] client_ids kept.
+// On a single Redis (no cluster: every key is on the one node) the caller also gives KEYS[8]
+// the session's request stream, ARGV[11] its max length and ARGV[12] the token: the script
+// then adds the request itself (see enqueue), so send is one round trip and one atomic step.
 // Returns {"ok", seq, offset} | {"dup", "seq id offset", done} | {"expired"} |
 // {"too_many_pending"} | {"rate_limited", ms until the window ends}.
 var sendScript = script(`
+-- enqueue adds "the session has work up to seq" to the request stream, when given one.
+local function enqueue(seq)
+  if KEYS[8] then
+    redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[11], '*', 'token', ARGV[12], 'seq', seq)
+  end
+end
 local h = redis.call('HMGET', H, 'name', 'seq', 'done', 'last')
 if not h[1] then return {'expired'} end
 local cid = ARGV[6]
@@ -89,7 +98,11 @@ local seq = num(h[2])
 local done = num(h[3])
 if cid ~= '' then
   local prior = redis.call('HGET', CLI, cid)
-  if prior then return {'dup', prior, done} end
+  if prior then
+    local pseq = num(string.match(prior, '^%d+'))
+    if pseq > done then enqueue(pseq) end
+    return {'dup', prior, done}
+  end
 end
 if seq - done >= tonumber(ARGV[7]) then return {'too_many_pending'} end
 local used = num(redis.call('GET', RATE))
@@ -109,6 +122,7 @@ if cid ~= '' then
   end
 end
 touch()
+enqueue(seq)
 return {'ok', seq, off}
 `)
 

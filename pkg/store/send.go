@@ -44,7 +44,8 @@ type Sent struct {
 
 // Send queues a user message: one script on the session's slot checks the limits and
 // client_id, gives it the next sequence number, keeps it as pending and writes the ack event;
-// then the request is added to the session's partition stream. A duplicate client_id whose
+// then the request is added to the session's partition stream. On a single Redis (not a
+// cluster) the script adds the request itself: one round trip, and never ErrNotQueued. A duplicate client_id whose
 // message is still unanswered is added to the partition stream again (harmless: workers skip
 // what is done), so a client that resends after a failure never loses its message.
 func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim SendLimits) (Sent, error) {
@@ -53,9 +54,15 @@ func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim Se
 		return Sent{}, err
 	}
 	ack, _ := json.Marshal(chat.Event{Type: chat.FrameAck, ID: msg.ID, ClientID: msg.ClientID})
-	status, rest, err := reply(s.run(ctx, sendScript, token,
-		string(body), msg.ID, msg.ClientID, strconv.Itoa(lim.MaxPending),
-		strconv.Itoa(lim.MessagesPerMinute), string(ack), strconv.Itoa(s.opt.HistoryMax)))
+	args := []string{string(body), msg.ID, msg.ClientID, strconv.Itoa(lim.MaxPending),
+		strconv.Itoa(lim.MessagesPerMinute), string(ack), strconv.Itoa(s.opt.HistoryMax)}
+	var more []string
+	if s.oneNode {
+		// The request stream is on the same node: the script adds the request too.
+		more = []string{s.keys.Requests(Partition(token, s.opt.Partitions))}
+		args = append(args, strconv.Itoa(s.opt.StreamMaxLen), token)
+	}
+	status, rest, err := reply(s.runKeys(ctx, sendScript, token, more, args...))
 	if err != nil {
 		return Sent{}, fmt.Errorf("send: %w", err)
 	}
@@ -74,7 +81,7 @@ func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim Se
 		}
 		out.Seq, _ = strconv.ParseInt(f[0], 10, 64)
 		out.ID, out.Offset, out.Duplicate = f[1], f[2], true
-		if out.Seq <= done {
+		if out.Seq <= done || s.oneNode {
 			return out, nil
 		}
 	case "expired":
@@ -86,6 +93,9 @@ func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim Se
 		return Sent{}, &RateLimitError{RetryAfter: time.Duration(left) * time.Millisecond}
 	default:
 		return Sent{}, fmt.Errorf("send: unexpected reply %q", status)
+	}
+	if s.oneNode {
+		return out, nil // the script queued it
 	}
 	if err := s.Enqueue(ctx, token, out.Seq); err != nil {
 		return out, err

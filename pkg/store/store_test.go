@@ -232,3 +232,55 @@ func TestClientIDsBounded(t *testing.T) {
 		}
 	})
 }
+
+// A resend of a message still waiting for its reply queues its request again (so a request
+// lost on the way is not the end of it); once the message is answered, a resend queues nothing.
+// On a single node the send script queues it, on a cluster Send does after the script.
+func TestSendResendRequeuesUnanswered(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		s, ctx := setup(t, b, store.Options{Partitions: 1})
+		sess, _ := s.CreateSession(ctx, "a")
+		requests := func() []int64 {
+			t.Helper()
+			key := s.Keys().Requests(0)
+			reqs, err := s.Client().Do(ctx, s.Client().B().Xrange().Key(key).Start("-").End("+").Build()).AsXRange()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var seqs []int64
+			for _, r := range reqs {
+				req, err := chat.DecodeRequest(r.FieldValues)
+				if err != nil || req.Token != sess.Token {
+					t.Fatalf("request %v: %v", r.FieldValues, err)
+				}
+				seqs = append(seqs, req.Seq)
+			}
+			return seqs
+		}
+		m := human("hi")
+		m.ClientID = "c-1"
+		if _, err := s.Send(ctx, sess.Token, m, lim); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Send(ctx, sess.Token, m, lim); err != nil {
+			t.Fatal(err)
+		}
+		if got := requests(); len(got) != 2 || got[0] != 1 || got[1] != 1 {
+			t.Fatalf("requests after a resend of an unanswered message: %v, want [1 1]", got)
+		}
+		turn, state, err := s.BeginTurn(ctx, sess.Token, "w", 1, 0, time.Minute)
+		if err != nil || state != store.TurnReady {
+			t.Fatalf("begin: %v %v", state, err)
+		}
+		reply, ev := botReply(turn, "echo: hi")
+		if _, err := s.FinishTurn(ctx, turn, reply, ev); err != nil {
+			t.Fatal(err)
+		}
+		if sent, err := s.Send(ctx, sess.Token, m, lim); err != nil || !sent.Duplicate {
+			t.Fatalf("resend after the reply: %+v %v", sent, err)
+		}
+		if got := requests(); len(got) != 2 {
+			t.Fatalf("requests after a resend of an answered message: %v, want still 2", got)
+		}
+	})
+}

@@ -167,7 +167,7 @@ func scriptName(args []string) string {
 	}
 	own := args[3+7+3:] // the script's own ARGV (ARGV[4]...)
 	switch len(own) {
-	case 7:
+	case 7, 9: // 9: with the request stream, on a single node
 		return "EVALSHA send"
 	case 4:
 		return "EVALSHA begin"

@@ -36,6 +36,7 @@ func TestScriptName(t *testing.T) {
 		want string
 	}{
 		{eval("{}", "id", "cid", "16", "60", "{}", "1000"), "EVALSHA send"},
+		{eval("{}", "id", "cid", "16", "60", "{}", "1000", "100000", "token"), "EVALSHA send"},
 		{eval("holder", "7500", "3", "20"), "EVALSHA begin"},
 		{eval("holder", "3", "{}", "message", "{}", "1000"), "EVALSHA finish"},
 		{eval("holder", "7500", "3"), "EVALSHA renew"},

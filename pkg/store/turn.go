@@ -15,12 +15,19 @@ import (
 // lease now (ours expired): stop working on the turn, it will be answered by the other.
 var ErrLeaseLost = errors.New("session lease lost to another worker")
 
+// ErrDamagedMessage means the pending message of a turn cannot be decoded; BeginTurn returns it
+// with TurnReady (the lease is the caller's, to skip the message).
+var ErrDamagedMessage = errors.New("damaged pending message")
+
 // TurnState says what BeginTurn found.
 type TurnState int
 
 const (
-	// TurnReady: the lease is ours and Turn holds the next message to answer.
-	TurnReady TurnState = iota
+	// TurnFailed is what BeginTurn returns with an error: nothing is known.
+	TurnFailed TurnState = iota
+	// TurnReady: the lease is ours and Turn holds the next message to answer. With
+	// ErrDamagedMessage, the lease is ours but the message cannot be read.
+	TurnReady
 	// TurnDone: everything up to the request's seq is answered; acknowledge it.
 	TurnDone
 	// TurnBusy: another worker attempt holds the lease; try again after RetryAfter.
@@ -49,7 +56,7 @@ func (s *Store) BeginTurn(ctx context.Context, token, holder string, upto int64,
 	status, rest, err := reply(s.run(ctx, beginScript, token, holder, ms(lease.Milliseconds()),
 		strconv.FormatInt(upto, 10), strconv.Itoa(historyN)))
 	if err != nil {
-		return Turn{}, 0, fmt.Errorf("begin turn: %w", err)
+		return Turn{}, TurnFailed, fmt.Errorf("begin turn: %w", err)
 	}
 	t := Turn{Token: token, Holder: holder}
 	switch status {
@@ -63,13 +70,13 @@ func (s *Store) BeginTurn(ctx context.Context, token, holder string, upto int64,
 		return t, TurnBusy, nil
 	case "turn":
 	default:
-		return t, 0, fmt.Errorf("begin turn: unexpected reply %q", status)
+		return t, TurnFailed, fmt.Errorf("begin turn: unexpected reply %q", status)
 	}
 	t.Seq, _ = rest[0].AsInt64()
 	raw, _ := rest[1].ToString()
 	if raw != "" {
 		if t.Message, err = chat.DecodeMessage([]byte(raw)); err != nil {
-			return t, TurnReady, fmt.Errorf("begin turn: damaged pending message: %w", err)
+			return t, TurnReady, fmt.Errorf("begin turn: %w: %v", ErrDamagedMessage, err)
 		}
 	}
 	restart, _ := rest[2].AsInt64()

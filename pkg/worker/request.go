@@ -262,7 +262,7 @@ func (c *consumer) finish(j *job, t store.Turn, reply *chat.Message, ev chat.Eve
 // damaged reports BeginTurn's answer "the lease is yours, but the pending message cannot be
 // decoded" (a failed BeginTurn also reports the zero state, TurnReady, without a turn).
 func damaged(t store.Turn, state store.TurnState, err error) bool {
-	return err != nil && state == store.TurnReady && t.Seq > 0
+	return errors.Is(err, store.ErrDamagedMessage) && state == store.TurnReady && t.Seq > 0
 }
 
 // maxRefusals is how many refusals in a row (store.IsRefused) a request gets before it is

@@ -44,6 +44,19 @@ type Event struct {
 	Offset    string     `json:"offset,omitempty"`
 }
 
+// MarshalJSON writes the frame, with "msg" always present on message and error frames (a
+// stopped reply may be empty, and tutorial clients read msg), and omitted on the others.
+func (e Event) MarshalJSON() ([]byte, error) {
+	type plain Event
+	if e.Msg == "" && (e.Type == FrameMessage || e.Type == FrameError) {
+		return json.Marshal(struct {
+			plain
+			Msg string `json:"msg"`
+		}{plain(e), ""})
+	}
+	return json.Marshal(plain(e))
+}
+
 // MessageEvent is the frame of a finished reply.
 func MessageEvent(m Message) Event {
 	ts := m.Timestamp

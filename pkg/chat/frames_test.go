@@ -145,3 +145,32 @@ func TestEventFramesCarryTheOffset(t *testing.T) {
 		t.Fatal("only ack and delta frames are for ?stream=1 sockets")
 	}
 }
+
+func TestEventMsgAlwaysOnMessageFrames(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		ev   chat.Event
+		want bool
+	}{
+		{chat.MessageEvent(chat.Message{ID: "m", Role: chat.RoleBot, Stopped: true}), true},
+		{chat.ErrorEvent(chat.CodeModelError, "", "m"), true},
+		{chat.Event{Type: chat.FrameDelta, Text: "x"}, false},
+		{chat.Event{Type: chat.FrameAck, ID: "m"}, false},
+	} {
+		b, err := json.Marshal(tc.ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(b), `"msg":""`); got != tc.want {
+			t.Errorf("%s frame %s: msg present %v, want %v", tc.ev.Type, b, got, tc.want)
+		}
+		var back chat.Event
+		if err := json.Unmarshal(b, &back); err != nil || back.Type != tc.ev.Type {
+			t.Errorf("round trip %s: %+v %v", b, back, err)
+		}
+	}
+	b, _ := json.Marshal(chat.MessageEvent(chat.Message{ID: "m", Role: chat.RoleBot, Msg: "hi"}))
+	if strings.Count(string(b), `"msg"`) != 1 {
+		t.Errorf("msg written twice: %s", b)
+	}
+}

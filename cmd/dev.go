@@ -94,13 +94,9 @@ func runDev(cmd *cobra.Command, _ []string) error {
 		ln.Close()
 		return err
 	}
-	wk, err := worker.New(worker.Options{
-		Store: st, Model: model, Logger: log, Registerer: reg,
-		Replicas: cfg.Worker.Replicas, Concurrency: cfg.Worker.Concurrency,
-		ClaimIdle: cfg.Worker.ClaimIdle, ShutdownTimeout: cfg.Worker.ShutdownTimeout,
-		SystemPrompt: cfg.LLM.SystemPrompt, History: cfg.LLM.History,
-		Retry: llm.Retry{MaxRetries: cfg.LLM.MaxRetries, Timeout: cfg.LLM.Timeout},
-	})
+	kopt := workerOptions(cfg)
+	kopt.Store, kopt.Model, kopt.Logger, kopt.Registerer = st, model, log, reg
+	wk, err := worker.New(kopt)
 	if err != nil {
 		ln.Close()
 		srv.Close()

@@ -198,7 +198,11 @@ return id
 // when nothing else is pending.
 // ARGV[4] holder, ARGV[5] the turn's seq, ARGV[6] reply JSON or "" (no reply), ARGV[7] event
 // type, ARGV[8] event body, ARGV[9] history max.
-// Returns {"ok", offset, more 0|1} | {"gone"} | {"lost"} (lease not ours) | {"stale", done}.
+// On a single Redis the caller may also give KEYS[8] a request stream, ARGV[10] the group and
+// ARGV[11] a request ID: the request is acknowledged in the same step (XACK; an error, such as
+// a group deleted meanwhile, only leaves it unacknowledged).
+// Returns {"ok", offset, more 0|1, acked 0|1} | {"gone"} | {"lost"} (lease not ours) |
+// {"stale", done}.
 var finishScript = script(`
 local h = redis.call('HMGET', H, 'name', 'done', 'stop', 'seq', 'last')
 if not h[1] then return {'gone'} end
@@ -216,7 +220,9 @@ local off = emit(ARGV[7], ARGV[8], h[5])
 local more = 0
 if num(h[4]) > n then more = 1 else redis.call('DEL', LEASE) end
 touch()
-return {'ok', off, more}
+local acked = 0
+if KEYS[8] and type(redis.pcall('XACK', KEYS[8], ARGV[10], ARGV[11])) == 'number' then acked = 1 end
+return {'ok', off, more, acked}
 `)
 
 // releaseScript gives the lease back if it is still ours. ARGV[4] holder. Returns 1 if released.

@@ -109,6 +109,16 @@ func (s *Store) EmitDelta(ctx context.Context, t Turn, ev chat.Event) (string, e
 type Finished struct {
 	Offset string // the event's offset
 	More   bool   // more messages are pending: the lease is still ours for the next turn
+	// Acked: FinishTurnAck acknowledged the request in the same step.
+	Acked bool
+}
+
+// RequestRef names the request a turn is worked on for: its entry in a partition stream and
+// the seq it asks to be answered up to.
+type RequestRef struct {
+	Partition int
+	ID        string
+	Seq       int64
 }
 
 // FinishTurn stores a turn in one step: the user's message moves from pending to the history,
@@ -116,6 +126,21 @@ type Finished struct {
 // error event) is written. ErrLeaseLost: another attempt owns the session; ErrSessionNotFound:
 // it was deleted or expired; errStale wraps a turn that is already done.
 func (s *Store) FinishTurn(ctx context.Context, t Turn, answer *chat.Message, ev chat.Event) (Finished, error) {
+	return s.finishTurn(ctx, t, answer, ev, nil)
+}
+
+// FinishTurnAck is FinishTurn for a turn worked on for request req. When the turn answers
+// req (t.Seq >= req.Seq) and Redis is a single node, the request is acknowledged in the same
+// step (Finished.Acked), which saves the worker its XACK round trip; otherwise the caller
+// acknowledges it as usual.
+func (s *Store) FinishTurnAck(ctx context.Context, t Turn, answer *chat.Message, ev chat.Event, req RequestRef) (Finished, error) {
+	if !s.oneNode || t.Seq < req.Seq || req.ID == "" {
+		return s.finishTurn(ctx, t, answer, ev, nil)
+	}
+	return s.finishTurn(ctx, t, answer, ev, &req)
+}
+
+func (s *Store) finishTurn(ctx context.Context, t Turn, answer *chat.Message, ev chat.Event, req *RequestRef) (Finished, error) {
 	replyJSON := ""
 	if answer != nil {
 		b, err := json.Marshal(answer)
@@ -128,8 +153,13 @@ func (s *Store) FinishTurn(ctx context.Context, t Turn, answer *chat.Message, ev
 	if err != nil {
 		return Finished{}, err
 	}
-	status, rest, err := reply(s.run(ctx, finishScript, t.Token, t.Holder, strconv.FormatInt(t.Seq, 10),
-		replyJSON, ev.Type, body, strconv.Itoa(s.opt.HistoryMax)))
+	args := []string{t.Holder, strconv.FormatInt(t.Seq, 10), replyJSON, ev.Type, body, strconv.Itoa(s.opt.HistoryMax)}
+	var more []string
+	if req != nil {
+		more = []string{s.keys.Requests(req.Partition)}
+		args = append(args, Group, req.ID)
+	}
+	status, rest, err := reply(s.runKeys(ctx, finishScript, t.Token, more, args...))
 	if err != nil {
 		return Finished{}, fmt.Errorf("finish turn: %w", err)
 	}
@@ -137,7 +167,8 @@ func (s *Store) FinishTurn(ctx context.Context, t Turn, answer *chat.Message, ev
 	case "ok":
 		off, _ := rest[0].ToString()
 		more, _ := rest[1].AsInt64()
-		return Finished{Offset: off, More: more == 1}, nil
+		acked, _ := rest[2].AsInt64()
+		return Finished{Offset: off, More: more == 1, Acked: acked == 1}, nil
 	case "gone":
 		return Finished{}, ErrSessionNotFound
 	case "lost":

@@ -211,3 +211,55 @@ func TestResumeReadsAndTruncation(t *testing.T) {
 		}
 	})
 }
+
+// FinishTurnAck acknowledges the request in the step that stores its turn on a single node;
+// on a cluster (another slot) it leaves the acknowledgement to the caller. A turn that does
+// not reach the request's seq never acknowledges it.
+func TestFinishTurnAck(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		s, ctx := setup(t, b, store.Options{Partitions: 1})
+		if err := s.EnsureGroups(ctx); err != nil {
+			t.Fatal(err)
+		}
+		sess, _ := s.CreateSession(ctx, "a")
+		s.Send(ctx, sess.Token, human("one"), lim)
+		s.Send(ctx, sess.Token, human("two"), lim)
+		got, err := s.ReadRequests(ctx, 0, "c1", 10, 0)
+		if err != nil || len(got) != 2 {
+			t.Fatalf("read %d requests: %v", len(got), err)
+		}
+		second := got[1] // "work up to seq 2"
+		ref := store.RequestRef{Partition: 0, ID: second.ID, Seq: 2}
+		pending := func() int {
+			t.Helper()
+			p, err := s.PendingRequests(ctx, 0, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(p)
+		}
+
+		turn, _, err := s.BeginTurn(ctx, sess.Token, "w", 2, 0, time.Minute)
+		if err != nil || turn.Seq != 1 {
+			t.Fatalf("begin: %+v %v", turn, err)
+		}
+		reply, ev := botReply(turn, "echo: one")
+		fin, err := s.FinishTurnAck(ctx, turn, reply, ev, ref)
+		if err != nil || fin.Acked || !fin.More || pending() != 2 {
+			t.Fatalf("turn 1 for request up to 2: %+v %v, %d pending; want not acknowledged", fin, err, pending())
+		}
+		turn, _, err = s.BeginTurn(ctx, sess.Token, "w", 0, 0, time.Minute)
+		if err != nil || turn.Seq != 2 {
+			t.Fatalf("begin 2: %+v %v", turn, err)
+		}
+		reply, ev = botReply(turn, "echo: two")
+		fin, err = s.FinishTurnAck(ctx, turn, reply, ev, ref)
+		wantAcked := b.Name == "single"
+		if err != nil || fin.Acked != wantAcked || fin.More {
+			t.Fatalf("turn 2: %+v %v; want acked %v", fin, err, wantAcked)
+		}
+		if want := map[bool]int{true: 1, false: 2}[wantAcked]; pending() != want {
+			t.Fatalf("%d requests pending, want %d", pending(), want)
+		}
+	})
+}

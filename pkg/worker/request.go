@@ -31,10 +31,14 @@ func (c *consumer) handle(e store.RequestEntry) {
 				"request", e.ID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		}
 	}()
-	if c.process(e) {
-		c.ack(e)
-	} else {
+	j := &job{e: e}
+	switch {
+	case !c.process(j):
 		c.handBack(e)
+	case j.acked: // by the step that stored its turn (store.FinishTurnAck)
+		c.w.metrics.processed.Inc()
+	default:
+		c.ack(e)
 	}
 }
 
@@ -51,13 +55,14 @@ func (c *consumer) handle(e store.RequestEntry) {
 // A session whose data Redis refuses to work with (store.IsRefused: a key of the wrong type, a
 // damaged entry) would hold the request forever: after maxRefusals refusals in a row, or one
 // refused finish, the request is dead-lettered and acknowledged.
-func (c *consumer) process(e store.RequestEntry) bool {
+func (c *consumer) process(j *job) bool {
+	e := j.e
 	req, err := chat.DecodeRequest(e.Fields)
 	if err != nil {
 		c.deadLetterMalformed(e)
 		return true
 	}
-	j := &job{e: e, req: req}
+	j.req = req
 	var (
 		wait     backoff
 		refusals int
@@ -240,9 +245,10 @@ func (c *consumer) finish(j *job, t store.Turn, reply *chat.Message, ev chat.Eve
 		if try > 0 {
 			time.Sleep(time.Duration(try) * 100 * time.Millisecond)
 		}
-		fin, err := c.st.FinishTurn(ctx, t, reply, ev)
+		fin, err := c.st.FinishTurnAck(ctx, t, reply, ev, store.RequestRef{Partition: j.e.Partition, ID: j.e.ID, Seq: j.req.Seq})
 		switch {
 		case err == nil:
+			j.acked = j.acked || fin.Acked
 			return fin, true
 		case errors.Is(err, store.ErrStaleTurn):
 			// Our previous try was stored and its answer lost on the way back. Whether more is
@@ -274,6 +280,7 @@ type job struct {
 	e       store.RequestEntry
 	req     chat.Request
 	refused error // Redis refused a step: the session's data is unusable
+	acked   bool  // the request was acknowledged when its turn was stored
 }
 
 // giveUp dead-letters and acknowledges a request whose session Redis refuses to work with.

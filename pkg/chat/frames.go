@@ -121,6 +121,38 @@ const maxJSONDepth = 8
 // object is a command: message (msg, client_id) or stop. The message text is returned as sent;
 // a message that is blank gives ErrEmptyMessage.
 func DecodeClientFrame(data []byte) (Command, error) {
+	if c, ok := decodeMessageCommandFast(data); ok {
+		return c, nil
+	}
+	return decodeClientFrame(data)
+}
+
+// decodeMessageCommandFast reads the command clients send for every message,
+// {"type":"message","msg":S} or {"type":"message","msg":S,"client_id":S}, when no S holds a
+// backslash, a control character or invalid UTF-8, the client_id is within its limit and the
+// message is not blank: what decodeClientFrame would return, without encoding/json. ok is
+// false for anything else.
+func decodeMessageCommandFast(data []byte) (c Command, ok bool) {
+	p := fastParser{data: data}
+	if !p.lit(`{"type":"message","msg":`) {
+		return c, false
+	}
+	if c.Msg, ok = p.str(); !ok {
+		return c, false
+	}
+	if p.lit(`,"client_id":`) {
+		if c.ClientID, ok = p.str(); !ok || len(c.ClientID) > MaxClientIDBytes {
+			return c, false
+		}
+	}
+	if !p.lit("}") || p.i != len(data) || strings.TrimSpace(c.Msg) == "" {
+		return c, false
+	}
+	c.Type = CmdMessage
+	return c, true
+}
+
+func decodeClientFrame(data []byte) (Command, error) {
 	trimmed := strings.TrimSpace(string(data))
 	if !utf8.Valid(data) {
 		return Command{}, errBad("frame is not valid UTF-8")

@@ -107,8 +107,10 @@ work $rt_work; the scripts run $in_scripts commands per turn inside Redis. Detai
 Reference on the same Redis, before anything else ran: \`redis-benchmark -n 200000 -P 16 XADD
 bench:s '*' f v\`: **$(num "$xadd_p16" "%.0f") XADD/s**; one command at a time from 50 clients
 (\`-n 100000 -c 50\`): $(num "$xadd_p1" "%.0f") XADD/s. A turn costs $rt_total round trips and
-$in_scripts commands inside scripts, so Redis alone bounds the turns per second well below the
-XADD rate; the CPU per turn of each process, above, says where the time goes.
+$in_scripts commands inside scripts: in the throughput scenario Redis spent
+$(jq -r 'if .turns_per_s > 0 then .cpu.cores.redis * 1e6 / .turns_per_s | round else 0 end' "$dir/throughput.json") µs of CPU
+per turn, so one Redis core alone would top out near
+$(jq -r 'if .turns_per_s > 0 and .cpu.cores.redis > 0 then .turns_per_s / .cpu.cores.redis | round else 0 end' "$dir/throughput.json") turns/s.
 
 ## Scenarios, as printed
 

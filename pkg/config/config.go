@@ -25,9 +25,13 @@ type Redis struct {
 
 // Server configures the web tier (`chatbot serve`).
 type Server struct {
-	Addr            string        `mapstructure:"addr"`
-	AllowedOrigins  []string      `mapstructure:"allowed_origins"`
-	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	Addr              string        `mapstructure:"addr"`
+	AllowedOrigins    []string      `mapstructure:"allowed_origins"`
+	ShutdownTimeout   time.Duration `mapstructure:"shutdown_timeout"`
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	ReadTimeout       time.Duration `mapstructure:"read_timeout"`
+	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
+	WriteTimeout      time.Duration `mapstructure:"write_timeout"`
 }
 
 // Session configures session lifetime and what is kept per session.
@@ -74,6 +78,10 @@ type Limits struct {
 	MaxPending             int `mapstructure:"max_pending"`
 	SocketsPerSession      int `mapstructure:"sockets_per_session"`
 	SessionsPerMinutePerIP int `mapstructure:"sessions_per_minute_per_ip"`
+	MaxRequestBytes        int `mapstructure:"max_request_bytes"`
+	MaxHeaderBytes         int `mapstructure:"max_header_bytes"`
+	SendQueueFrames        int `mapstructure:"send_queue_frames"`
+	SendQueueBytes         int `mapstructure:"send_queue_bytes"`
 }
 
 // Log configures log/slog.

@@ -159,3 +159,59 @@ func TestBadValueType(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// The web tier's HTTP and socket limits load from their keys and are range-checked with the
+// key's name in the error.
+func TestWebLimits(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, err := config.Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.ReadHeaderTimeout != 5*time.Second || c.Server.ReadTimeout != 15*time.Second ||
+		c.Server.IdleTimeout != time.Minute || c.Server.WriteTimeout != 10*time.Second ||
+		c.Limits.MaxRequestBytes != 16<<10 || c.Limits.MaxHeaderBytes != 32<<10 ||
+		c.Limits.SendQueueFrames != 256 || c.Limits.SendQueueBytes != 1<<20 {
+		t.Fatalf("defaults: %+v %+v", c.Server, c.Limits)
+	}
+	t.Setenv("CHATBOT_LIMITS_SEND_QUEUE_FRAMES", "32")
+	c, err = config.Load(flags(t, "--server.read_timeout", "2s", "--server.read_header_timeout", "1s",
+		"--limits.max_request_bytes", "2048"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.ReadTimeout != 2*time.Second || c.Server.ReadHeaderTimeout != time.Second ||
+		c.Limits.MaxRequestBytes != 2048 || c.Limits.SendQueueFrames != 32 {
+		t.Fatalf("set values not loaded: %+v %+v", c.Server, c.Limits)
+	}
+
+	_, err = config.Load(flags(t,
+		"--server.read_header_timeout", "20s", // more than server.read_timeout
+		"--server.idle_timeout", "0s",
+		"--server.write_timeout", "-1s",
+		"--limits.max_request_bytes", "100",
+		"--limits.max_header_bytes", "2000000",
+		"--limits.send_queue_frames", "0",
+		"--limits.send_queue_bytes", "1000",
+	))
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{
+		"server.read_header_timeout: must not exceed server.read_timeout (15s, the time for the whole request), got 20s",
+		"server.idle_timeout: must be greater than 0, got 0s",
+		"server.write_timeout: must be greater than 0, got -1s",
+		"limits.max_request_bytes: must be between 1024 and 1048576, got 100",
+		"limits.max_header_bytes: must be between 1024 and 1048576, got 2000000",
+		"limits.send_queue_frames: must be greater than 0, got 0",
+		"limits.send_queue_bytes: must be at least 65536 (a socket is closed when one frame does not fit), got 1000",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if _, err := config.Load(flags(t, "--server.read_timeout", "0s")); err == nil ||
+		!strings.Contains(err.Error(), "server.read_timeout: must be greater than 0, got 0s") {
+		t.Errorf("server.read_timeout 0s: got %v", err)
+	}
+}

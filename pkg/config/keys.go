@@ -20,6 +20,10 @@ var Keys = []Key{
 	{"server.addr", ":8080", "where serve listens"},
 	{"server.allowed_origins", []string{}, "extra browser origins allowed for the WebSocket and CORS (same origin is always allowed)"},
 	{"server.shutdown_timeout", 10 * time.Second, "drain time on SIGTERM"},
+	{"server.read_header_timeout", 5 * time.Second, "time a client has to send a request's headers before it is disconnected"},
+	{"server.read_timeout", 15 * time.Second, "time a client has to send a whole HTTP request, body included (an open WebSocket is not affected)"},
+	{"server.idle_timeout", time.Minute, "how long an idle keep-alive HTTP connection stays open"},
+	{"server.write_timeout", 10 * time.Second, "time to write waiting frames to a socket before it is dropped; an HTTP response gets server.read_timeout plus this"},
 
 	{"session.ttl", time.Hour, "idle time before a session and its data expire"},
 	{"session.history_max", 1000, "messages kept per session"},
@@ -51,6 +55,10 @@ var Keys = []Key{
 	{"limits.max_pending", 16, "unanswered messages per session"},
 	{"limits.sockets_per_session", 8, "open sockets per session"},
 	{"limits.sessions_per_minute_per_ip", 30, "POST /token per client address per minute"},
+	{"limits.max_request_bytes", 16 << 10, "largest HTTP request body in bytes; a larger one gets 413"},
+	{"limits.max_header_bytes", 32 << 10, "largest HTTP request headers in bytes (net/http allows 4 KiB more); larger ones get 431"},
+	{"limits.send_queue_frames", 256, "frames waiting for a socket that does not read before it is closed with 1013 (the client resumes)"},
+	{"limits.send_queue_bytes", 1 << 20, "bytes waiting for a socket that does not read before it is closed with 1013 (the client resumes)"},
 
 	{"log.level", "info", "debug, info, warn or error"},
 	{"log.format", "json", "json or text"},

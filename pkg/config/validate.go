@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Validate reports every problem with c at once.
@@ -36,6 +37,18 @@ func (c *Config) Validate() error {
 		}
 	}
 	positive("server.shutdown_timeout", int64(c.Server.ShutdownTimeout))
+	positiveDuration := func(key string, d time.Duration) {
+		if d <= 0 {
+			bad(key, "must be greater than 0, got %s", d)
+		}
+	}
+	positiveDuration("server.read_header_timeout", c.Server.ReadHeaderTimeout)
+	positiveDuration("server.read_timeout", c.Server.ReadTimeout)
+	if c.Server.ReadTimeout > 0 && c.Server.ReadHeaderTimeout > c.Server.ReadTimeout {
+		bad("server.read_header_timeout", "must not exceed server.read_timeout (%s, the time for the whole request), got %s", c.Server.ReadTimeout, c.Server.ReadHeaderTimeout)
+	}
+	positiveDuration("server.idle_timeout", c.Server.IdleTimeout)
+	positiveDuration("server.write_timeout", c.Server.WriteTimeout)
 	if c.Session.TTL < 1e9 {
 		bad("session.ttl", "must be at least 1s, got %s", c.Session.TTL)
 	}
@@ -91,6 +104,17 @@ func (c *Config) Validate() error {
 	positive("limits.max_pending", int64(c.Limits.MaxPending))
 	positive("limits.sockets_per_session", int64(c.Limits.SocketsPerSession))
 	positive("limits.sessions_per_minute_per_ip", int64(c.Limits.SessionsPerMinutePerIP))
+	between := func(key string, n, lo, hi int) {
+		if n < lo || n > hi {
+			bad(key, "must be between %d and %d, got %d", lo, hi, n)
+		}
+	}
+	between("limits.max_request_bytes", c.Limits.MaxRequestBytes, 1<<10, 1<<20)
+	between("limits.max_header_bytes", c.Limits.MaxHeaderBytes, 1<<10, 1<<20)
+	positive("limits.send_queue_frames", int64(c.Limits.SendQueueFrames))
+	if c.Limits.SendQueueBytes < 64<<10 {
+		bad("limits.send_queue_bytes", "must be at least 65536 (a socket is closed when one frame does not fit), got %d", c.Limits.SendQueueBytes)
+	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:

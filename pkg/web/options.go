@@ -42,20 +42,26 @@ type Options struct {
 	// Default 30.
 	SessionsPerMinutePerIP int
 
-	// SendQueue is how many frames may wait for a slow socket before it is closed with 1013.
-	// Default 256.
+	// SendQueue is how many frames may wait for a slow socket before it is closed with 1013
+	// (limits.send_queue_frames). Default 256.
 	SendQueue int
-	// SendQueueBytes is how many bytes may wait for a slow socket. Default 1 MiB.
+	// SendQueueBytes is how many bytes may wait for a slow socket (limits.send_queue_bytes).
+	// Default 1 MiB.
 	SendQueueBytes int
-	// WriteTimeout bounds writing one batch of frames to a socket. Default 10s.
+	// WriteTimeout bounds writing one batch of frames to a socket (server.write_timeout);
+	// an HTTP response gets ReadTimeout plus this. Default 10s.
 	WriteTimeout time.Duration
 	// JoinTimeout bounds subscribing to a session's notifications when a socket opens.
 	// Default 10s.
 	JoinTimeout time.Duration
-	// MaxBodyBytes bounds HTTP request bodies. Default 16 KiB.
+	// MaxBodyBytes bounds HTTP request bodies (limits.max_request_bytes). Default 16 KiB.
 	MaxBodyBytes int64
+	// MaxHeaderBytes bounds HTTP request headers (limits.max_header_bytes; net/http allows
+	// 4 KiB more). Default 32 KiB.
+	MaxHeaderBytes int
 	// ReadHeaderTimeout, ReadTimeout and IdleTimeout bound slow HTTP clients (the
-	// WebSocket is not affected once upgraded). Defaults 5s, 15s, 60s.
+	// WebSocket is not affected once upgraded): server.read_header_timeout,
+	// server.read_timeout, server.idle_timeout. Defaults 5s, 15s, 60s.
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	IdleTimeout       time.Duration
@@ -76,6 +82,14 @@ func OptionsFromConfig(cfg *config.Config) Options {
 		MaxPending:             cfg.Limits.MaxPending,
 		SocketsPerSession:      cfg.Limits.SocketsPerSession,
 		SessionsPerMinutePerIP: cfg.Limits.SessionsPerMinutePerIP,
+		SendQueue:              cfg.Limits.SendQueueFrames,
+		SendQueueBytes:         cfg.Limits.SendQueueBytes,
+		WriteTimeout:           cfg.Server.WriteTimeout,
+		MaxBodyBytes:           int64(cfg.Limits.MaxRequestBytes),
+		MaxHeaderBytes:         cfg.Limits.MaxHeaderBytes,
+		ReadHeaderTimeout:      cfg.Server.ReadHeaderTimeout,
+		ReadTimeout:            cfg.Server.ReadTimeout,
+		IdleTimeout:            cfg.Server.IdleTimeout,
 	}
 }
 
@@ -99,6 +113,7 @@ func (o *Options) defaults() {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 16 << 10
 	}
+	setInt(&o.MaxHeaderBytes, 32<<10)
 	setDuration(&o.ReadHeaderTimeout, 5*time.Second)
 	setDuration(&o.ReadTimeout, 15*time.Second)
 	setDuration(&o.IdleTimeout, 60*time.Second)

@@ -111,7 +111,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadTimeout:       s.opt.ReadTimeout,
 		WriteTimeout:      s.opt.ReadTimeout + s.opt.WriteTimeout,
 		IdleTimeout:       s.opt.IdleTimeout,
-		MaxHeaderBytes:    32 << 10,
+		MaxHeaderBytes:    s.opt.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.log.Info("serving", "addr", ln.Addr().String(), "redis", s.st.Addr())

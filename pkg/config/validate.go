@@ -23,8 +23,13 @@ func (c *Config) Validate() error {
 			bad(key, "must be greater than 0, got %d", n)
 		}
 	}
-	positive("redis.connect_timeout", int64(c.Redis.ConnectTimeout))
-	positive("redis.command_timeout", int64(c.Redis.CommandTimeout))
+	positiveDuration := func(key string, d time.Duration) {
+		if d <= 0 {
+			bad(key, "must be greater than 0, got %s", d)
+		}
+	}
+	positiveDuration("redis.connect_timeout", c.Redis.ConnectTimeout)
+	positiveDuration("redis.command_timeout", c.Redis.CommandTimeout)
 	if c.Server.Addr == "" {
 		bad("server.addr", "must not be empty")
 	}
@@ -36,12 +41,7 @@ func (c *Config) Validate() error {
 			bad("server.allowed_origins", "want scheme://host[:port] or *, got %q", o)
 		}
 	}
-	positive("server.shutdown_timeout", int64(c.Server.ShutdownTimeout))
-	positiveDuration := func(key string, d time.Duration) {
-		if d <= 0 {
-			bad(key, "must be greater than 0, got %s", d)
-		}
-	}
+	positiveDuration("server.shutdown_timeout", c.Server.ShutdownTimeout)
 	positiveDuration("server.read_header_timeout", c.Server.ReadHeaderTimeout)
 	positiveDuration("server.read_timeout", c.Server.ReadTimeout)
 	if c.Server.ReadTimeout > 0 && c.Server.ReadHeaderTimeout > c.Server.ReadTimeout {
@@ -64,7 +64,7 @@ func (c *Config) Validate() error {
 	if c.Worker.ClaimIdle < 1e9 {
 		bad("worker.claim_idle", "must be at least 1s, got %s", c.Worker.ClaimIdle)
 	}
-	positive("worker.shutdown_timeout", int64(c.Worker.ShutdownTimeout))
+	positiveDuration("worker.shutdown_timeout", c.Worker.ShutdownTimeout)
 	if c.Worker.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.Worker.MetricsAddr); err != nil {
 			bad("worker.metrics_addr", "want host:port or :port, got %q", c.Worker.MetricsAddr)
@@ -89,7 +89,7 @@ func (c *Config) Validate() error {
 	if c.LLM.Temperature < 0 || c.LLM.Temperature > 2 {
 		bad("llm.temperature", "must be between 0 and 2, got %g", c.LLM.Temperature)
 	}
-	positive("llm.timeout", int64(c.LLM.Timeout))
+	positiveDuration("llm.timeout", c.LLM.Timeout)
 	if c.LLM.MaxRetries < 0 {
 		bad("llm.max_retries", "must not be negative, got %d", c.LLM.MaxRetries)
 	}

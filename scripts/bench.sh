@@ -171,7 +171,7 @@ start_serve
 start_work 0s 64
 
 # 1. instant model, 200 sessions, as fast as the replies come back.
-scenario throughput --sessions "$SESSIONS" --pipeline 4 --duration "$DUR" --warmup 2s
+scenario throughput --sessions "$SESSIONS" --pipeline 1 --duration "$DUR" --warmup 2s
 # 2. the same sessions at a fixed 1000 messages/s: latency end to end.
 scenario latency --sessions "$SESSIONS" --rate "$RATE" --duration "$DUR" --warmup 2s
 # 5. streaming: ack, first delta, and each delta from its write to Redis to the client.

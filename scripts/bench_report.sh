@@ -123,7 +123,7 @@ scenario_block() {
 	printf '```\n\n'
 }
 scenario_block throughput "1. Throughput: instant model, $sessions sessions" \
-	"Closed loop: each session keeps 4 messages waiting for a reply and sends the next as soon as one comes back."
+	"Closed loop, like real users: each session sends its next message as soon as the reply to the last one is back."
 scenario_block latency "2. Latency at a fixed $rate messages/s" \
 	"$sessions sessions, messages due at a fixed total rate; latency from when each was due."
 scenario_block streaming "5. Streaming: ack, first delta, delta delivery" \

@@ -74,7 +74,7 @@ func (c *Config) Validate() error {
 	case "echo":
 	case "openai":
 		if u, err := url.Parse(c.LLM.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("llm.base_url", "want http(s)://host/v1, got %q", c.LLM.BaseURL)
+			bad("llm.base_url", "want http(s)://host/v1, got %q", RedactURL(c.LLM.BaseURL))
 		}
 		if c.LLM.Model == "" {
 			bad("llm.model", "must not be empty with provider openai")

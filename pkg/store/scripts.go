@@ -157,15 +157,17 @@ if done >= seq or (upto > 0 and done >= upto) then
   return {'done', done}
 end
 if holder and holder ~= ARGV[4] then return {'busy', redis.call('PTTL', LEASE)} end
-redis.call('SET', LEASE, ARGV[4], 'PX', ARGV[5])
+-- Read before writing: a script is not rolled back, so a key Redis refuses to read (wrong
+-- type) must fail the script before it takes the lease, or the lease would block every retry.
 local n = done + 1
 local msg = redis.call('LINDEX', PEND, 0) or ''
-local restart = 0
-if num(h[4]) == n then restart = 1 end
-redis.call('HSET', H, 'started', n)
 local hist = {}
 local hn = tonumber(ARGV[7])
 if hn > 0 then hist = redis.call('LRANGE', MSGS, -hn, -1) end
+redis.call('SET', LEASE, ARGV[4], 'PX', ARGV[5])
+local restart = 0
+if num(h[4]) == n then restart = 1 end
+redis.call('HSET', H, 'started', n)
 local stop = 0
 if num(h[5]) == n then stop = 1 end
 return {'turn', n, msg, restart, stop, hist}

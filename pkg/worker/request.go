@@ -18,7 +18,7 @@ func (c *consumer) handle(e store.RequestEntry) {
 	select {
 	case c.slot <- struct{}{}:
 	case <-c.stopping:
-		c.handBack(e)
+		c.handBack(e, false)
 		return
 	}
 	defer func() { <-c.slot }()
@@ -34,7 +34,7 @@ func (c *consumer) handle(e store.RequestEntry) {
 	j := &job{e: e}
 	switch {
 	case !c.process(j):
-		c.handBack(e)
+		c.handBack(e, j.parked)
 	case j.acked: // by the step that stored its turn (store.FinishTurnAck)
 		c.w.metrics.processed.Inc()
 	default:
@@ -66,6 +66,7 @@ func (c *consumer) process(j *job) bool {
 	var (
 		wait     backoff
 		refusals int
+		busy     time.Duration // waited so far for another attempt's lease
 	)
 	for {
 		if c.stopped() {
@@ -101,8 +102,17 @@ func (c *consumer) process(j *job) bool {
 			return true
 		case store.TurnBusy:
 			// Another attempt has the session: it answers this message too (it goes on while
-			// more is pending), or dies and its lease expires after RetryAfter.
-			if !c.pause(min(max(t.RetryAfter, 10*time.Millisecond), wait.next(50*time.Millisecond, time.Second))) {
+			// more is pending), or dies and its lease expires after RetryAfter. A backlog of
+			// quick replies clears in milliseconds, so wait a moment; past busyGrace, park the
+			// request rather than hold a slot while a long reply streams: it is handed back, and
+			// a reclaim tick (any consumer's) checks it again, acknowledging it once answered.
+			if busy >= busyGrace {
+				j.parked = true
+				return false
+			}
+			d := min(max(t.RetryAfter, 5*time.Millisecond), wait.next(10*time.Millisecond, 50*time.Millisecond))
+			busy += d
+			if !c.pause(d) {
 				return false
 			}
 			continue
@@ -175,15 +185,23 @@ func (c *consumer) ack(e store.RequestEntry) {
 
 // handBack makes e idle for ClaimIdle, so that the next reclaim of any consumer takes it at
 // once, instead of waiting ClaimIdle for it.
-func (c *consumer) handBack(e store.RequestEntry) {
+func (c *consumer) handBack(e store.RequestEntry, parked bool) {
 	c.held.remove(e.Partition, e.ID) // first, so that no keep-alive undoes it
 	n, err := c.st.HandBackRequests(context.WithoutCancel(c.work), e.Partition, c.name, []string{e.ID}, c.w.opt.ClaimIdle)
 	if err != nil {
 		c.log.Warn("handing a request back failed; it will be taken over after claim_idle", "request", e.ID, "err", err)
 		return
 	}
+	if parked {
+		c.w.metrics.parked.Add(float64(n))
+		return
+	}
 	c.w.metrics.handedBack.Add(float64(n))
 }
+
+// busyGrace is how long a request waits for another attempt that has its session before it is
+// parked (handed back for a later check).
+const busyGrace = 150 * time.Millisecond
 
 // release gives the session's lease back, so that whoever goes on with it need not wait for it
 // to expire.
@@ -277,6 +295,7 @@ const maxRefusals = 5
 
 // job is one request being worked on.
 type job struct {
+	parked  bool // handed back because another attempt has the session
 	e       store.RequestEntry
 	req     chat.Request
 	refused error // Redis refused a step: the session's data is unusable

@@ -39,7 +39,9 @@ func TestAllStopsInReverseOrder(t *testing.T) {
 	started := make(chan struct{}, 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run.All(ctx, r.service("a", started), r.service("b", started), r.service("c", started)) }()
+	go func() {
+		done <- run.All(ctx, r.service("a", started), r.service("b", started), r.service("c", started))
+	}()
 	for range 3 {
 		<-started
 	}

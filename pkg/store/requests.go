@@ -197,6 +197,38 @@ func (s *Store) setIdle(ctx context.Context, p int, consumer string, ids []strin
 	return owned, nil
 }
 
+// takenScript finds which of some requests are pending with a consumer other than ARGV[2]
+// (taken over), as opposed to acknowledged.
+// KEYS[1] the request stream; ARGV[1] group, ARGV[2] consumer, ARGV[3..] IDs. Returns the IDs
+// another consumer holds.
+var takenScript = rueidis.NewLuaScript(`
+local out = {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if #p == 1 and p[1][2] ~= ARGV[2] then out[#out + 1] = ARGV[i] end
+end
+return out
+`)
+
+// TakenRequests returns which of ids (of partition p) another consumer than consumer holds
+// now. IDs acknowledged meanwhile are not in the result: they were not taken, only done.
+func (s *Store) TakenRequests(ctx context.Context, p int, consumer string, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	key := s.keys.Requests(p)
+	taken, err := takenScript.Exec(ctx, s.rdb, []string{key}, append([]string{Group, consumer}, ids...)).AsStrSlice()
+	if isNoGroup(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("taken requests on %s: %w", key, err)
+	}
+	return taken, nil
+}
+
 // PendingRequest is one entry of the group's pending list.
 type PendingRequest struct {
 	ID         string

@@ -92,9 +92,15 @@ func TestRequestKeepAliveAndTakeover(t *testing.T) {
 		if err != nil || len(claimed) != 1 || claimed[0].ID != id || claimed[0].Fields[chat.ReqFieldToken] != sess.Token || next != "0-0" {
 			t.Fatalf("claim: %+v %q %v", claimed, next, err)
 		}
-		// The old owner lost it: keeping it is refused.
+		// The old owner lost it: keeping it is refused, and it shows as taken.
 		if owned, _ := s.KeepRequests(ctx, 0, "alive", []string{id}); len(owned) != 0 {
 			t.Fatalf("old owner still keeps %v", owned)
+		}
+		if taken, err := s.TakenRequests(ctx, 0, "alive", []string{id}); err != nil || !slices.Equal(taken, []string{id}) {
+			t.Fatalf("taken for the old owner: %v %v", taken, err)
+		}
+		if taken, _ := s.TakenRequests(ctx, 0, "heir", []string{id}); len(taken) != 0 {
+			t.Fatalf("taken for its owner: %v", taken)
 		}
 		pend, err := s.PendingRequests(ctx, 0, 10)
 		if err != nil || len(pend) != 1 || pend[0].Consumer != "heir" || pend[0].Deliveries != 2 {
@@ -105,6 +111,10 @@ func TestRequestKeepAliveAndTakeover(t *testing.T) {
 			t.Fatalf("removed a consumer with pending requests: %v %v", ok, err)
 		}
 		s.AckRequests(ctx, 0, id)
+		// Acknowledged is not taken.
+		if taken, _ := s.TakenRequests(ctx, 0, "alive", []string{id}); len(taken) != 0 {
+			t.Fatalf("an acknowledged request shows as taken: %v", taken)
+		}
 		if ok, err := s.RemoveConsumer(ctx, 0, "heir"); err != nil || !ok {
 			t.Fatalf("remove idle consumer: %v %v", ok, err)
 		}

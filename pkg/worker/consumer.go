@@ -202,8 +202,15 @@ func (c *consumer) keepAlive(ctx context.Context) {
 			if len(owned) == len(ids) {
 				continue
 			}
-			// Those acknowledged meanwhile are not held any more; the others were taken.
-			if lost := c.held.lost(p, ids, owned); lost > 0 {
+			// The others were acknowledged meanwhile (a finish that acknowledges in the same
+			// step does so before its handler lets go of the request) or taken by another
+			// consumer: only those are lost.
+			taken, err := c.st.TakenRequests(ctx, p, c.name, missing(ids, owned))
+			if err != nil {
+				c.log.Warn("checking requests not kept alive failed", "partition", p, "err", err)
+				continue
+			}
+			if lost := c.held.lost(p, taken); lost > 0 {
 				c.w.metrics.lost.Add(float64(lost))
 				c.log.Warn("requests were taken over by another consumer while held here (keep-alive too late); the session lease keeps them answered once",
 					"partition", p, "requests", lost)
@@ -271,4 +278,19 @@ func (b *backoff) next(base, most time.Duration) time.Duration {
 	}
 	*b++
 	return min(d, most)
+}
+
+// missing is the IDs of asked that are not in got.
+func missing(asked, got []string) []string {
+	have := make(map[string]bool, len(got))
+	for _, id := range got {
+		have[id] = true
+	}
+	var out []string
+	for _, id := range asked {
+		if !have[id] {
+			out = append(out, id)
+		}
+	}
+	return out
 }

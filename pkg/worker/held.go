@@ -108,17 +108,13 @@ func (h *heldSet) list(p int) []string {
 	return out
 }
 
-// lost marks the IDs of asked that are not in owned as lost and returns how many there were.
-func (h *heldSet) lost(p int, asked, owned []string) int {
-	keep := make(map[string]bool, len(owned))
-	for _, id := range owned {
-		keep[id] = true
-	}
+// lost marks the IDs of taken that are still held as lost and returns how many there were.
+func (h *heldSet) lost(p int, taken []string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
-	for _, id := range asked {
-		if _, held := h.ids[p][id]; held && !keep[id] {
+	for _, id := range taken {
+		if lost, held := h.ids[p][id]; held && !lost {
 			h.ids[p][id] = true
 			n++
 		}

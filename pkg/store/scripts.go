@@ -141,18 +141,18 @@ return 0
 `)
 
 // beginScript takes (or renews) the session's lease and returns the next turn.
-// ARGV[4] holder, ARGV[5] lease ms, ARGV[6] the request's seq (0: whatever is pending),
+// ARGV[4] holder, ARGV[5] lease ms, ARGV[6] the request's seq (informational: a request means
+// "the session may have work"; everything pending is answered whoever's request it was),
 // ARGV[7] history messages to return.
-// Returns {"gone"} | {"done", done} | {"busy", lease ms left} |
+// Returns {"gone"} | {"done", done} (nothing pending) | {"busy", lease ms left} |
 // {"turn", n, message JSON, restart 0|1, stop 0|1, {history JSON...}}.
 var beginScript = script(`
 local h = redis.call('HMGET', H, 'name', 'seq', 'done', 'started', 'stop')
 if not h[1] then return {'gone'} end
 local seq = num(h[2])
 local done = num(h[3])
-local upto = tonumber(ARGV[6])
 local holder = redis.call('GET', LEASE)
-if done >= seq or (upto > 0 and done >= upto) then
+if done >= seq then
   if holder == ARGV[4] then redis.call('DEL', LEASE) end
   return {'done', done}
 end
@@ -201,8 +201,10 @@ return id
 // ARGV[4] holder, ARGV[5] the turn's seq, ARGV[6] reply JSON or "" (no reply), ARGV[7] event
 // type, ARGV[8] event body, ARGV[9] history max.
 // On a single Redis the caller may also give KEYS[8] a request stream, ARGV[10] the group and
-// ARGV[11] a request ID: the request is acknowledged in the same step (XACK; an error, such as
-// a group deleted meanwhile, only leaves it unacknowledged).
+// ARGV[11] a request ID: when nothing else is pending (the lease is released) the request is
+// acknowledged in the same step (XACK; an error, such as a group deleted meanwhile, only
+// leaves it unacknowledged). The lease holder's request stays pending while more is: it
+// covers the requests that found the session busy and were acknowledged at once.
 // Returns {"ok", offset, more 0|1, acked 0|1} | {"gone"} | {"lost"} (lease not ours) |
 // {"stale", done}.
 var finishScript = script(`
@@ -223,7 +225,7 @@ local more = 0
 if num(h[4]) > n then more = 1 else redis.call('DEL', LEASE) end
 touch()
 local acked = 0
-if KEYS[8] and type(redis.pcall('XACK', KEYS[8], ARGV[10], ARGV[11])) == 'number' then acked = 1 end
+if KEYS[8] and more == 0 and type(redis.pcall('XACK', KEYS[8], ARGV[10], ARGV[11])) == 'number' then acked = 1 end
 return {'ok', off, more, acked}
 `)
 

@@ -28,9 +28,10 @@ const (
 	// TurnReady: the lease is ours and Turn holds the next message to answer. With
 	// ErrDamagedMessage, the lease is ours but the message cannot be read.
 	TurnReady
-	// TurnDone: everything up to the request's seq is answered; acknowledge it.
+	// TurnDone: nothing of the session is pending; acknowledge the request.
 	TurnDone
-	// TurnBusy: another worker attempt holds the lease; try again after RetryAfter.
+	// TurnBusy: another worker attempt holds the lease: it answers what is pending, and its
+	// request stays pending until nothing is (RetryAfter: the lease's time left).
 	TurnBusy
 	// TurnGone: the session no longer exists; acknowledge the request.
 	TurnGone
@@ -50,8 +51,9 @@ type Turn struct {
 }
 
 // BeginTurn takes the session's lease for holder (or renews it if holder has it) and reads
-// the next pending message with up to historyN earlier messages. upto is the request's
-// sequence number: TurnDone when it is answered already; 0 means "whatever is pending".
+// the next pending message with up to historyN earlier messages; TurnDone when nothing is
+// pending. upto is the request's sequence number, kept for the record: whoever holds the lease
+// answers everything pending, in order, whichever request brought it there.
 func (s *Store) BeginTurn(ctx context.Context, token, holder string, upto int64, historyN int, lease time.Duration) (Turn, TurnState, error) {
 	status, rest, err := reply(s.run(ctx, beginScript, token, holder, ms(lease.Milliseconds()),
 		strconv.FormatInt(upto, 10), strconv.Itoa(historyN)))
@@ -130,9 +132,9 @@ func (s *Store) FinishTurn(ctx context.Context, t Turn, answer *chat.Message, ev
 }
 
 // FinishTurnAck is FinishTurn for a turn worked on for request req. When the turn answers
-// req (t.Seq >= req.Seq) and Redis is a single node, the request is acknowledged in the same
-// step (Finished.Acked), which saves the worker its XACK round trip; otherwise the caller
-// acknowledges it as usual.
+// req (t.Seq >= req.Seq), nothing else is pending and Redis is a single node, the request is
+// acknowledged in the same step (Finished.Acked), which saves the worker its XACK round trip;
+// otherwise the caller acknowledges it as usual.
 func (s *Store) FinishTurnAck(ctx context.Context, t Turn, answer *chat.Message, ev chat.Event, req RequestRef) (Finished, error) {
 	if !s.oneNode || t.Seq < req.Seq || req.ID == "" {
 		return s.finishTurn(ctx, t, answer, ev, nil)

@@ -45,9 +45,10 @@ func TestTurnLifecycle(t *testing.T) {
 		if _, err := s.FinishTurn(ctx, turn, reply, ev); !errors.Is(err, store.ErrStaleTurn) {
 			t.Fatalf("second finish: %v", err)
 		}
-		// The first request is answered now.
-		if _, state, _ := s.BeginTurn(ctx, sess.Token, "w3", 1, 10, 5*time.Second); state != store.TurnDone {
-			t.Fatalf("request 1 after finish: %v", state)
+		// The first request is answered, but the session is not idle: w1 still has it (more
+		// is pending), and answers the rest.
+		if _, state, _ := s.BeginTurn(ctx, sess.Token, "w3", 1, 10, 5*time.Second); state != store.TurnBusy {
+			t.Fatalf("request 1 after finish, message 2 pending: %v, want busy", state)
 		}
 		// The holder goes on with the next one, seeing the first turn as context.
 		turn2, state, err := s.BeginTurn(ctx, sess.Token, "w1", 0, 10, 5*time.Second)
@@ -212,9 +213,9 @@ func TestResumeReadsAndTruncation(t *testing.T) {
 	})
 }
 
-// FinishTurnAck acknowledges the request in the step that stores its turn on a single node;
-// on a cluster (another slot) it leaves the acknowledgement to the caller. A turn that does
-// not reach the request's seq never acknowledges it.
+// FinishTurnAck acknowledges the request in the step that stores its turn on a single node,
+// once nothing else is pending; on a cluster (another slot) it leaves the acknowledgement to
+// the caller.
 func TestFinishTurnAck(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
 		s, ctx := setup(t, b, store.Options{Partitions: 1})
@@ -244,9 +245,12 @@ func TestFinishTurnAck(t *testing.T) {
 			t.Fatalf("begin: %+v %v", turn, err)
 		}
 		reply, ev := botReply(turn, "echo: one")
-		fin, err := s.FinishTurnAck(ctx, turn, reply, ev, ref)
+		// Turn 1 answers the first request, but message 2 is pending: the request stays
+		// pending too (it covers the session until nothing is).
+		ref1 := store.RequestRef{Partition: 0, ID: got[0].ID, Seq: 1}
+		fin, err := s.FinishTurnAck(ctx, turn, reply, ev, ref1)
 		if err != nil || fin.Acked || !fin.More || pending() != 2 {
-			t.Fatalf("turn 1 for request up to 2: %+v %v, %d pending; want not acknowledged", fin, err, pending())
+			t.Fatalf("turn 1 with more pending: %+v %v, %d pending; want not acknowledged", fin, err, pending())
 		}
 		turn, _, err = s.BeginTurn(ctx, sess.Token, "w", 0, 0, time.Minute)
 		if err != nil || turn.Seq != 2 {

@@ -17,7 +17,7 @@ type metrics struct {
 	inFlight     prometheus.Gauge
 	reclaimed    prometheus.Counter
 	handedBack   prometheus.Counter
-	parked       prometheus.Counter
+	covered      prometheus.Counter
 	lost         prometheus.Counter
 	retries      prometheus.Counter
 	modelSeconds *prometheus.HistogramVec
@@ -42,8 +42,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Requests taken over from a consumer that stopped keeping them alive."}),
 		handedBack: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_handed_back_total",
 			Help: "Requests handed back unfinished at shutdown, for another consumer to take at once."}),
-		parked: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_parked_total",
-			Help: "Requests handed back because another attempt was working on their session (it answers them; a reclaim acknowledges them)."}),
+		covered: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_covered_total",
+			Help: "Requests acknowledged at once because another attempt was working on their session (it answers them; its own request stays pending until the session is idle)."}),
 		lost: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_lost_total",
 			Help: "Requests another consumer took over while this one still held them (its keep-alive came too late)."}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_llm_retries_total",
@@ -59,7 +59,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.processed, m.failed, m.dead, m.turns, m.inFlight, m.reclaimed,
-			m.handedBack, m.parked, m.lost, m.retries, m.modelSeconds, m.firstToken, m.lag, m.pending} {
+			m.handedBack, m.covered, m.lost, m.retries, m.modelSeconds, m.firstToken, m.lag, m.pending} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

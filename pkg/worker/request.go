@@ -18,7 +18,7 @@ func (c *consumer) handle(e store.RequestEntry) {
 	select {
 	case c.slot <- struct{}{}:
 	case <-c.stopping:
-		c.handBack(e, false)
+		c.handBack(e)
 		return
 	}
 	defer func() { <-c.slot }()
@@ -34,9 +34,12 @@ func (c *consumer) handle(e store.RequestEntry) {
 	j := &job{e: e}
 	switch {
 	case !c.process(j):
-		c.handBack(e, j.parked)
+		c.handBack(e)
 	case j.acked: // by the step that stored its turn (store.FinishTurnAck)
 		c.w.metrics.processed.Inc()
+	case j.covered:
+		c.w.metrics.covered.Inc()
+		c.ack(e)
 	default:
 		c.ack(e)
 	}
@@ -63,16 +66,17 @@ func (c *consumer) process(j *job) bool {
 		return true
 	}
 	j.req = req
+	// One holder name for the whole job: a lease this job took and failed to give back is
+	// recognised as its own (renewed), never mistaken for another attempt that covers it.
+	holder := c.w.newHolder(c.name)
 	var (
 		wait     backoff
 		refusals int
-		busy     time.Duration // waited so far for another attempt's lease
 	)
 	for {
 		if c.stopped() {
 			return false
 		}
-		holder := c.w.newHolder(c.name)
 		t, state, err := c.st.BeginTurn(c.work, req.Token, holder, req.Seq, 2*c.w.opt.History, c.w.opt.Lease)
 		switch {
 		case damaged(t, state, err):
@@ -101,66 +105,60 @@ func (c *consumer) process(j *job) bool {
 		case store.TurnDone, store.TurnGone:
 			return true
 		case store.TurnBusy:
-			// Another attempt has the session: it answers this message too (it goes on while
-			// more is pending), or dies and its lease expires after RetryAfter. A backlog of
-			// quick replies clears in milliseconds, so wait a moment; past busyGrace, park the
-			// request rather than hold a slot while a long reply streams: it is handed back, and
-			// a reclaim tick (any consumer's) checks it again, acknowledging it once answered.
-			if busy >= busyGrace {
-				j.parked = true
-				return false
-			}
-			d := min(max(t.RetryAfter, 5*time.Millisecond), wait.next(10*time.Millisecond, 50*time.Millisecond))
-			busy += d
-			if !c.pause(d) {
-				return false
-			}
-			continue
+			// Another attempt has the session. It goes on while anything is pending, this
+			// message included, and its own request stays pending until nothing is: if it dies,
+			// that request is taken over and the session's backlog with it. So this request is
+			// covered, and acknowledged now rather than holding a slot while it waits.
+			j.covered = true
+			return true
 		}
-		last := c.converse(j, t)
+		idle := c.converse(j, t)
 		if j.refused != nil {
 			return c.giveUp(j)
 		}
-		if last >= req.Seq {
+		if idle {
+			// Nothing of the session is pending: this request and those it covered are answered.
 			return true
 		}
-		if last < t.Seq && !c.pause(wait.next(50*time.Millisecond, 2*time.Second)) {
+		if c.stopped() {
+			return false
+		}
+		if !c.pause(wait.next(50*time.Millisecond, 2*time.Second)) {
 			return false
 		}
 	}
 }
 
 // converse answers turn t and, while more of the session is pending, the turns after it under
-// the same lease. It returns the seq of the last turn it stored (0: none).
-func (c *consumer) converse(j *job, t store.Turn) int64 {
-	var last int64
+// the same lease. It reports whether it left the session idle: nothing pending (the last finish
+// released the lease), gone, or in another attempt's hands (which then answers the rest).
+func (c *consumer) converse(j *job, t store.Turn) bool {
 	for {
 		fin, ok := c.answer(j, t)
 		if !ok {
 			// Not stored: give the lease back unless it is lost already (then this is a no-op),
 			// so the next attempt need not wait for it to expire.
 			c.release(t)
-			return last
+			return false
 		}
-		last = t.Seq
 		if !fin.More {
-			return last
+			return true
 		}
 		if c.stopped() {
 			c.release(t)
-			return last
+			return false
 		}
 		next, state, err := c.st.BeginTurn(c.work, t.Token, t.Holder, 0, 2*c.w.opt.History, c.w.opt.Lease)
 		switch {
 		case damaged(next, state, err):
 			c.skipDamaged(j, next, err)
-			return last
+			return false
 		case err != nil:
 			c.log.Warn("going on with the next turn failed", "request", j.e.ID, "err", err)
 			c.release(t)
-			return last
+			return false
 		case state != store.TurnReady:
-			return last
+			return true
 		}
 		t = next
 	}
@@ -185,23 +183,15 @@ func (c *consumer) ack(e store.RequestEntry) {
 
 // handBack makes e idle for ClaimIdle, so that the next reclaim of any consumer takes it at
 // once, instead of waiting ClaimIdle for it.
-func (c *consumer) handBack(e store.RequestEntry, parked bool) {
+func (c *consumer) handBack(e store.RequestEntry) {
 	c.held.remove(e.Partition, e.ID) // first, so that no keep-alive undoes it
 	n, err := c.st.HandBackRequests(context.WithoutCancel(c.work), e.Partition, c.name, []string{e.ID}, c.w.opt.ClaimIdle)
 	if err != nil {
 		c.log.Warn("handing a request back failed; it will be taken over after claim_idle", "request", e.ID, "err", err)
 		return
 	}
-	if parked {
-		c.w.metrics.parked.Add(float64(n))
-		return
-	}
 	c.w.metrics.handedBack.Add(float64(n))
 }
-
-// busyGrace is how long a request waits for another attempt that has its session before it is
-// parked (handed back for a later check).
-const busyGrace = 150 * time.Millisecond
 
 // release gives the session's lease back, so that whoever goes on with it need not wait for it
 // to expire.
@@ -295,7 +285,7 @@ const maxRefusals = 5
 
 // job is one request being worked on.
 type job struct {
-	parked  bool // handed back because another attempt has the session
+	covered bool // another attempt had the session: its request covers this one
 	e       store.RequestEntry
 	req     chat.Request
 	refused error // Redis refused a step: the session's data is unusable

@@ -160,7 +160,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("worker: %w", err)
 	}
 	w.log.Info("worker started", "consumers", w.opt.Replicas, "name", w.opt.Name, "concurrency", w.opt.Concurrency,
-		"partitions", w.st.Options().Partitions, "claim_idle", w.opt.ClaimIdle, "lease", w.opt.Lease)
+		"partitions", w.st.Options().Partitions, "claim_idle", w.opt.ClaimIdle.String(), "lease", w.opt.Lease.String())
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range w.opt.Replicas {
 		c := newConsumer(w, w.ConsumerName(i))

@@ -111,11 +111,11 @@ func TestStoreFlowsOnMiniredis(t *testing.T) {
 		t.Fatalf("request stream length %d (%v), want 3", n, err)
 	}
 
-	turn, state, err := s.BeginTurn(ctx, sess.Token, "w1", 1, 10, 5*time.Second)
+	turn, state, err := s.BeginTurn(ctx, sess.Token, "w1", 10, 5*time.Second)
 	if err != nil || state != store.TurnReady || turn.Seq != 1 || turn.Message.Msg != "one" {
 		t.Fatalf("begin: %+v %v %v", turn, state, err)
 	}
-	if _, state, _ := s.BeginTurn(ctx, sess.Token, "w2", 2, 10, 5*time.Second); state != store.TurnBusy {
+	if _, state, _ := s.BeginTurn(ctx, sess.Token, "w2", 10, 5*time.Second); state != store.TurnBusy {
 		t.Fatalf("second holder: %v, want busy", state)
 	}
 	if n, err := s.Stop(ctx, sess.Token); err != nil || n != 1 {
@@ -132,7 +132,7 @@ func TestStoreFlowsOnMiniredis(t *testing.T) {
 	if err != nil || !fin.More {
 		t.Fatalf("finish 1: %+v %v", fin, err)
 	}
-	turn2, state, err := s.BeginTurn(ctx, sess.Token, "w1", 0, 10, 5*time.Second)
+	turn2, state, err := s.BeginTurn(ctx, sess.Token, "w1", 10, 5*time.Second)
 	if err != nil || state != store.TurnReady || turn2.Seq != 2 || turn2.Stop || len(turn2.History) != 2 {
 		t.Fatalf("begin 2: %+v %v %v", turn2, state, err)
 	}
@@ -140,7 +140,7 @@ func TestStoreFlowsOnMiniredis(t *testing.T) {
 	if fin, err := s.FinishTurn(ctx, turn2, &r2, chat.MessageEvent(r2)); err != nil || fin.More {
 		t.Fatalf("finish 2: %+v %v", fin, err)
 	}
-	if _, state, _ := s.BeginTurn(ctx, sess.Token, "w2", 2, 10, 5*time.Second); state != store.TurnDone {
+	if _, state, _ := s.BeginTurn(ctx, sess.Token, "w2", 10, 5*time.Second); state != store.TurnDone {
 		t.Fatalf("after all done: %v", state)
 	}
 

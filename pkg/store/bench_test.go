@@ -105,7 +105,7 @@ func BenchmarkEmitDelta(b *testing.B) {
 		if _, err := s.Send(ctx, token, benchMessage(0), noLimits); err != nil {
 			b.Fatal(err)
 		}
-		turn, state, err := s.BeginTurn(ctx, token, "bench", 0, 0, time.Minute)
+		turn, state, err := s.BeginTurn(ctx, token, "bench", 0, time.Minute)
 		if err != nil || state != store.TurnReady {
 			b.Fatalf("begin: %v %v", state, err)
 		}
@@ -136,7 +136,7 @@ func BenchmarkTurn(b *testing.B) {
 		b.ResetTimer()
 		var finish time.Duration
 		for range b.N {
-			turn, state, err := s.BeginTurn(ctx, token, "bench", 0, 20, time.Minute)
+			turn, state, err := s.BeginTurn(ctx, token, "bench", 20, time.Minute)
 			if err != nil || state != store.TurnReady {
 				b.Fatalf("begin: %v %v", state, err)
 			}
@@ -170,7 +170,7 @@ func BenchmarkTurnParallel(b *testing.B) {
 					b.Error(err)
 					return
 				}
-				turn, state, err := s.BeginTurn(ctx, token, holder, 0, 20, time.Minute)
+				turn, state, err := s.BeginTurn(ctx, token, holder, 20, time.Minute)
 				if err != nil || state != store.TurnReady {
 					b.Errorf("begin: %v %v", state, err)
 					return

@@ -141,9 +141,8 @@ return 0
 `)
 
 // beginScript takes (or renews) the session's lease and returns the next turn.
-// ARGV[4] holder, ARGV[5] lease ms, ARGV[6] the request's seq (informational: a request means
-// "the session may have work"; everything pending is answered whoever's request it was),
-// ARGV[7] history messages to return.
+// ARGV[4] holder, ARGV[5] lease ms, ARGV[6] history messages to return. Everything pending is
+// answered by the lease holder, whichever request brought it there.
 // Returns {"gone"} | {"done", done} (nothing pending) | {"busy", lease ms left} |
 // {"turn", n, message JSON, restart 0|1, stop 0|1, {history JSON...}}.
 var beginScript = script(`
@@ -162,7 +161,7 @@ if holder and holder ~= ARGV[4] then return {'busy', redis.call('PTTL', LEASE)} 
 local n = done + 1
 local msg = redis.call('LINDEX', PEND, 0) or ''
 local hist = {}
-local hn = tonumber(ARGV[7])
+local hn = tonumber(ARGV[6])
 if hn > 0 then hist = redis.call('LRANGE', MSGS, -hn, -1) end
 redis.call('SET', LEASE, ARGV[4], 'PX', ARGV[5])
 local restart = 0

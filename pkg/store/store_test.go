@@ -268,7 +268,7 @@ func TestSendResendRequeuesUnanswered(t *testing.T) {
 		if got := requests(); len(got) != 2 || got[0] != 1 || got[1] != 1 {
 			t.Fatalf("requests after a resend of an unanswered message: %v, want [1 1]", got)
 		}
-		turn, state, err := s.BeginTurn(ctx, sess.Token, "w", 1, 0, time.Minute)
+		turn, state, err := s.BeginTurn(ctx, sess.Token, "w", 0, time.Minute)
 		if err != nil || state != store.TurnReady {
 			t.Fatalf("begin: %v %v", state, err)
 		}

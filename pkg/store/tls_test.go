@@ -136,7 +136,7 @@ func exerciseSessionFlows(t *testing.T, ctx context.Context, s *store.Store) {
 	if ttl, err := s.TTL(ctx, sess.Token); err != nil || ttl <= 0 {
 		t.Fatalf("ttl: %s %v", ttl, err)
 	}
-	first, err := s.Send(ctx, sess.Token, human("one"), lim)
+	_, err = s.Send(ctx, sess.Token, human("one"), lim)
 	if err != nil {
 		t.Fatalf("send: %v", err)
 	}
@@ -146,7 +146,7 @@ func exerciseSessionFlows(t *testing.T, ctx context.Context, s *store.Store) {
 	if _, err := s.Stop(ctx, sess.Token); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
-	turn, state, err := s.BeginTurn(ctx, sess.Token, "w1", first.Seq, 10, 5*time.Second)
+	turn, state, err := s.BeginTurn(ctx, sess.Token, "w1", 10, 5*time.Second)
 	if err != nil || state != store.TurnReady || turn.Message.Msg != "one" {
 		t.Fatalf("begin turn: %+v %v %v", turn, state, err)
 	}

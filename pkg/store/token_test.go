@@ -85,7 +85,7 @@ func TestMalformedTokens(t *testing.T) {
 			notFound("append history", s.AppendHistory(ctx, tok, human("x")))
 			_, err = s.GetSession(ctx, tok, true)
 			notFound("get session", err)
-			_, _, err = s.BeginTurn(ctx, tok, "w", 0, 10, time.Second)
+			_, _, err = s.BeginTurn(ctx, tok, "w", 10, time.Second)
 			notFound("begin turn", err)
 			turn := store.Turn{Token: tok, Holder: "w", Seq: 1}
 			_, err = s.RenewLease(ctx, turn, time.Second)

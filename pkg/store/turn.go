@@ -52,11 +52,10 @@ type Turn struct {
 
 // BeginTurn takes the session's lease for holder (or renews it if holder has it) and reads
 // the next pending message with up to historyN earlier messages; TurnDone when nothing is
-// pending. upto is the request's sequence number, kept for the record: whoever holds the lease
-// answers everything pending, in order, whichever request brought it there.
-func (s *Store) BeginTurn(ctx context.Context, token, holder string, upto int64, historyN int, lease time.Duration) (Turn, TurnState, error) {
-	status, rest, err := reply(s.run(ctx, beginScript, token, holder, ms(lease.Milliseconds()),
-		strconv.FormatInt(upto, 10), strconv.Itoa(historyN)))
+// pending. A request only says "the session may have work": whoever holds the lease answers
+// everything pending, in order, whichever request brought it there.
+func (s *Store) BeginTurn(ctx context.Context, token, holder string, historyN int, lease time.Duration) (Turn, TurnState, error) {
+	status, rest, err := reply(s.run(ctx, beginScript, token, holder, ms(lease.Milliseconds()), strconv.Itoa(historyN)))
 	if err != nil {
 		return Turn{}, TurnFailed, fmt.Errorf("begin turn: %w", err)
 	}

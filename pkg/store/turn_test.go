@@ -21,15 +21,15 @@ func TestTurnLifecycle(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
 		s, ctx := setup(t, b, store.Options{})
 		sess, _ := s.CreateSession(ctx, "a")
-		first, _ := s.Send(ctx, sess.Token, human("one"), lim)
+		s.Send(ctx, sess.Token, human("one"), lim)
 		s.Send(ctx, sess.Token, human("two"), lim)
 
-		turn, state, err := s.BeginTurn(ctx, sess.Token, "w1", first.Seq, 10, 5*time.Second)
+		turn, state, err := s.BeginTurn(ctx, sess.Token, "w1", 10, 5*time.Second)
 		if err != nil || state != store.TurnReady || turn.Seq != 1 || turn.Message.Msg != "one" || turn.Restart {
 			t.Fatalf("begin: %+v %v %v", turn, state, err)
 		}
 		// Another attempt for the second request waits: one worker per session.
-		_, state, _ = s.BeginTurn(ctx, sess.Token, "w2", 2, 10, 5*time.Second)
+		_, state, _ = s.BeginTurn(ctx, sess.Token, "w2", 10, 5*time.Second)
 		if state != store.TurnBusy {
 			t.Fatalf("second holder got %v, want busy", state)
 		}
@@ -47,11 +47,11 @@ func TestTurnLifecycle(t *testing.T) {
 		}
 		// The first request is answered, but the session is not idle: w1 still has it (more
 		// is pending), and answers the rest.
-		if _, state, _ := s.BeginTurn(ctx, sess.Token, "w3", 1, 10, 5*time.Second); state != store.TurnBusy {
+		if _, state, _ := s.BeginTurn(ctx, sess.Token, "w3", 10, 5*time.Second); state != store.TurnBusy {
 			t.Fatalf("request 1 after finish, message 2 pending: %v, want busy", state)
 		}
 		// The holder goes on with the next one, seeing the first turn as context.
-		turn2, state, err := s.BeginTurn(ctx, sess.Token, "w1", 0, 10, 5*time.Second)
+		turn2, state, err := s.BeginTurn(ctx, sess.Token, "w1", 10, 5*time.Second)
 		if err != nil || state != store.TurnReady || turn2.Seq != 2 || len(turn2.History) != 2 || turn2.History[1].Msg != "echo: one" {
 			t.Fatalf("begin 2: %+v %v %v", turn2, state, err)
 		}
@@ -61,7 +61,7 @@ func TestTurnLifecycle(t *testing.T) {
 			t.Fatalf("finish 2: %+v %v", fin, err)
 		}
 		// Lease released: anyone may begin; nothing left.
-		if _, state, _ := s.BeginTurn(ctx, sess.Token, "w2", 2, 10, 5*time.Second); state != store.TurnDone {
+		if _, state, _ := s.BeginTurn(ctx, sess.Token, "w2", 10, 5*time.Second); state != store.TurnDone {
 			t.Fatalf("after all done: %v", state)
 		}
 		got, _ := s.GetSession(ctx, sess.Token, false)
@@ -93,14 +93,14 @@ func TestLeaseExpiryHandsOverWithRestart(t *testing.T) {
 		s, ctx := setup(t, b, store.Options{})
 		sess, _ := s.CreateSession(ctx, "a")
 		s.Send(ctx, sess.Token, human("one"), lim)
-		dead, state, _ := s.BeginTurn(ctx, sess.Token, "dead", 1, 10, 100*time.Millisecond)
+		dead, state, _ := s.BeginTurn(ctx, sess.Token, "dead", 10, 100*time.Millisecond)
 		if state != store.TurnReady {
 			t.Fatal(state)
 		}
 		var taken store.Turn
 		storetest.Eventually(t, 5*time.Second, "the lease to expire", func() bool {
 			var st store.TurnState
-			taken, st, _ = s.BeginTurn(ctx, sess.Token, "alive", 1, 10, 5*time.Second)
+			taken, st, _ = s.BeginTurn(ctx, sess.Token, "alive", 10, 5*time.Second)
 			return st == store.TurnReady
 		})
 		if !taken.Restart || taken.Seq != 1 {
@@ -137,7 +137,7 @@ func TestStopReachesRenew(t *testing.T) {
 		}
 		s.Send(ctx, sess.Token, human("one"), lim)
 		s.Send(ctx, sess.Token, human("two"), lim)
-		turn, _, _ := s.BeginTurn(ctx, sess.Token, "w", 1, 10, 5*time.Second)
+		turn, _, _ := s.BeginTurn(ctx, sess.Token, "w", 10, 5*time.Second)
 		if stop, err := s.RenewLease(ctx, turn, 5*time.Second); err != nil || stop {
 			t.Fatalf("renew before stop: %v %v", stop, err)
 		}
@@ -153,7 +153,7 @@ func TestStopReachesRenew(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The stop was for turn 1 only.
-		turn2, _, _ := s.BeginTurn(ctx, sess.Token, "w", 0, 10, 5*time.Second)
+		turn2, _, _ := s.BeginTurn(ctx, sess.Token, "w", 10, 5*time.Second)
 		if turn2.Seq != 2 || turn2.Stop {
 			t.Fatalf("turn 2 %+v", turn2)
 		}
@@ -168,13 +168,13 @@ func TestDeleteDuringTurn(t *testing.T) {
 		s, ctx := setup(t, b, store.Options{})
 		sess, _ := s.CreateSession(ctx, "a")
 		s.Send(ctx, sess.Token, human("one"), lim)
-		turn, _, _ := s.BeginTurn(ctx, sess.Token, "w", 1, 10, 5*time.Second)
+		turn, _, _ := s.BeginTurn(ctx, sess.Token, "w", 10, 5*time.Second)
 		s.DeleteSession(ctx, sess.Token)
 		r, ev := botReply(turn, "x")
 		if _, err := s.FinishTurn(ctx, turn, r, ev); !errors.Is(err, store.ErrSessionNotFound) {
 			t.Fatalf("finish after delete: %v", err)
 		}
-		if _, st, _ := s.BeginTurn(ctx, sess.Token, "w", 1, 10, time.Second); st != store.TurnGone {
+		if _, st, _ := s.BeginTurn(ctx, sess.Token, "w", 10, time.Second); st != store.TurnGone {
 			t.Fatalf("begin after delete: %v", st)
 		}
 		// Nothing was recreated.
@@ -240,7 +240,7 @@ func TestFinishTurnAck(t *testing.T) {
 			return len(p)
 		}
 
-		turn, _, err := s.BeginTurn(ctx, sess.Token, "w", 2, 0, time.Minute)
+		turn, _, err := s.BeginTurn(ctx, sess.Token, "w", 0, time.Minute)
 		if err != nil || turn.Seq != 1 {
 			t.Fatalf("begin: %+v %v", turn, err)
 		}
@@ -252,7 +252,7 @@ func TestFinishTurnAck(t *testing.T) {
 		if err != nil || fin.Acked || !fin.More || pending() != 2 {
 			t.Fatalf("turn 1 with more pending: %+v %v, %d pending; want not acknowledged", fin, err, pending())
 		}
-		turn, _, err = s.BeginTurn(ctx, sess.Token, "w", 0, 0, time.Minute)
+		turn, _, err = s.BeginTurn(ctx, sess.Token, "w", 0, time.Minute)
 		if err != nil || turn.Seq != 2 {
 			t.Fatalf("begin 2: %+v %v", turn, err)
 		}

@@ -233,7 +233,7 @@ func (w *worker) run(ctx context.Context) {
 	poll := time.NewTicker(2 * time.Millisecond)
 	defer poll.Stop()
 	for ctx.Err() == nil {
-		turn, state, err := w.st.BeginTurn(ctx, w.token, holder, 0, 50, 10*time.Second)
+		turn, state, err := w.st.BeginTurn(ctx, w.token, holder, 50, 10*time.Second)
 		if err != nil || state != store.TurnReady {
 			select {
 			case <-ctx.Done():

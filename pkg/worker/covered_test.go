@@ -75,7 +75,7 @@ func TestCoveredRequestsSurviveTheHoldersDeath(t *testing.T) {
 		if err != nil || len(got) != 1 {
 			t.Fatalf("ghost read %+v %v", got, err)
 		}
-		if _, state, err := e.st.BeginTurn(e.ctx, tok, "ghost-0/1", 1, 0, 700*time.Millisecond); err != nil || state != store.TurnReady {
+		if _, state, err := e.st.BeginTurn(e.ctx, tok, "ghost-0/1", 0, 700*time.Millisecond); err != nil || state != store.TurnReady {
 			t.Fatalf("ghost begin %v %v", state, err)
 		}
 		e.send(tok, "two")

@@ -77,7 +77,7 @@ func (c *consumer) process(j *job) bool {
 		if c.stopped() {
 			return false
 		}
-		t, state, err := c.st.BeginTurn(c.work, req.Token, holder, req.Seq, 2*c.w.opt.History, c.w.opt.Lease)
+		t, state, err := c.st.BeginTurn(c.work, req.Token, holder, 2*c.w.opt.History, c.w.opt.Lease)
 		switch {
 		case damaged(t, state, err):
 			// The lease is ours but the pending message cannot be decoded: answer it with an
@@ -148,7 +148,7 @@ func (c *consumer) converse(j *job, t store.Turn) bool {
 			c.release(t)
 			return false
 		}
-		next, state, err := c.st.BeginTurn(c.work, t.Token, t.Holder, 0, 2*c.w.opt.History, c.w.opt.Lease)
+		next, state, err := c.st.BeginTurn(c.work, t.Token, t.Holder, 2*c.w.opt.History, c.w.opt.Lease)
 		switch {
 		case damaged(next, state, err):
 			c.skipDamaged(j, next, err)

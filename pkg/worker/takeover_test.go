@@ -54,7 +54,7 @@ func TestTakeoverOfAbandonedRequest(t *testing.T) {
 		if err != nil || len(got) != 1 {
 			t.Fatalf("ghost read %+v %v", got, err)
 		}
-		turn, state, err := e.st.BeginTurn(e.ctx, tok, "ghost-0/1", 1, 0, 500*time.Millisecond)
+		turn, state, err := e.st.BeginTurn(e.ctx, tok, "ghost-0/1", 0, 500*time.Millisecond)
 		if err != nil || state != store.TurnReady {
 			t.Fatalf("ghost begin %v %v", state, err)
 		}

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"chatbot/pkg/retry"
+
 	"github.com/coder/websocket"
 	"golang.org/x/sync/errgroup"
 )
@@ -247,12 +249,9 @@ func (h *holder) settle(ctx context.Context, c *client, o Options) {
 		if err != nil || int(m["chatbot_web_sockets_open"]) >= h.opened() {
 			break
 		}
-		time.Sleep(50 * time.Millisecond)
+		retry.Sleep(ctx, 50*time.Millisecond)
 	}
-	select {
-	case <-ctx.Done():
-	case <-time.After(time.Second):
-	}
+	retry.Sleep(ctx, time.Second)
 }
 
 // sample reads the serve's memory, goroutines and Redis connections.

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"time"
+
+	"chatbot/pkg/retry"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/packages/ssestream"
@@ -38,19 +39,16 @@ type Retry struct {
 // number of attempts made and the last error; an attempt that ran out of time reports an error
 // wrapping ErrTimeout.
 func (r Retry) Do(ctx context.Context, attempt func(ctx context.Context, n int) error) (int, error) {
-	for n := 1; ; n++ {
+	var attempts int
+	err := retry.Do(ctx, r.backoff(), max(r.MaxRetries, 0)+1, func(n int) error {
+		attempts = n
 		err := r.once(ctx, n, attempt)
-		if err == nil || ctx.Err() != nil || n > r.MaxRetries || !Retryable(err) {
-			return n, err
+		if err != nil && (ctx.Err() != nil || !Retryable(err)) {
+			return retry.Stop(err)
 		}
-		t := time.NewTimer(r.Backoff(n))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return n, err
-		case <-t.C:
-		}
-	}
+		return err
+	})
+	return attempts, err
 }
 
 func (r Retry) once(ctx context.Context, n int, attempt func(context.Context, int) error) error {
@@ -68,20 +66,17 @@ func (r Retry) once(ctx context.Context, n int, attempt func(context.Context, in
 
 // Backoff is the wait after failed attempt n (from 1): Base·2^(n-1), at most Max, less up to
 // a fifth at random so that workers that failed together do not retry together.
-func (r Retry) Backoff(n int) time.Duration {
-	base, most := r.Base, r.Max
-	if base <= 0 {
-		base = 500 * time.Millisecond
+func (r Retry) Backoff(n int) time.Duration { return r.backoff().Delay(n) }
+
+func (r Retry) backoff() retry.Backoff {
+	b := retry.Backoff{Base: r.Base, Max: r.Max, Jitter: 0.2}
+	if b.Base <= 0 {
+		b.Base = 500 * time.Millisecond
 	}
-	if most <= 0 {
-		most = 10 * time.Second
+	if b.Max <= 0 {
+		b.Max = 10 * time.Second
 	}
-	d := base
-	for i := 1; i < n && d < most; i++ {
-		d *= 2
-	}
-	d = min(d, most)
-	return d - time.Duration(rand.Int64N(int64(d)/5+1))
+	return b
 }
 
 // Retryable reports whether another attempt may succeed where err failed: timeouts, dropped

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"chatbot/pkg/chat"
+	"chatbot/pkg/retry"
 
 	"github.com/redis/rueidis"
 )
@@ -122,13 +123,14 @@ func (sub *Subscriber) poke() {
 // up to 2s while Redis is unreachable). It returns nil when ctx ends.
 func (sub *Subscriber) Run(ctx context.Context) error {
 	connected := false
-	for wait := 50 * time.Millisecond; ctx.Err() == nil; wait = min(wait*2, 2*time.Second) {
+	wait := retry.Backoff{Base: 50 * time.Millisecond, Max: 2 * time.Second}
+	for ctx.Err() == nil {
 		conn, broken, err := sub.connect(ctx)
 		if err == nil {
 			err = sub.serve(ctx, conn, broken, connected)
 			conn.Close()
 			connected = true
-			wait = 50 * time.Millisecond
+			wait.Reset()
 		}
 		sub.lost()
 		if ctx.Err() != nil {
@@ -136,11 +138,7 @@ func (sub *Subscriber) Run(ctx context.Context) error {
 		}
 		sub.opt.Logger.Warn("notification subscriber lost its Redis connection; reconnecting",
 			"redis", sub.st.addr, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
+		wait.Wait(ctx)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"chatbot/pkg/retry"
 	"chatbot/pkg/store"
 )
 
@@ -22,7 +23,7 @@ type consumer struct {
 	slot chan struct{} // requests being worked on: at most Concurrency
 	held heldSet       // what the keep-alive renews
 
-	stopping chan struct{}   // closed when the consumer stops taking work
+	intake   context.Context // Run's context: the consumer takes work until it ends
 	work     context.Context // every call made for a request; cancelled when shutdown time is up
 	handlers sync.WaitGroup
 }
@@ -30,11 +31,10 @@ type consumer struct {
 func newConsumer(w *Worker, name string) *consumer {
 	return &consumer{
 		w: w, st: w.st, name: name, log: w.log.With("consumer", name),
-		parts:    w.st.Options().Partitions,
-		gate:     newGate(w.opt.Concurrency),
-		slot:     make(chan struct{}, w.opt.Concurrency),
-		held:     heldSet{ids: map[int]map[string]bool{}},
-		stopping: make(chan struct{}),
+		parts: w.st.Options().Partitions,
+		gate:  newGate(w.opt.Concurrency),
+		slot:  make(chan struct{}, w.opt.Concurrency),
+		held:  heldSet{ids: map[int]map[string]bool{}},
 	}
 }
 
@@ -42,7 +42,7 @@ func newConsumer(w *Worker, name string) *consumer {
 func (c *consumer) run(ctx context.Context) error {
 	work, abandon := context.WithCancel(context.WithoutCancel(ctx))
 	defer abandon()
-	c.work = work
+	c.intake, c.work = ctx, work
 
 	keepCtx, stopKeep := context.WithCancel(work)
 	defer stopKeep()
@@ -58,7 +58,6 @@ func (c *consumer) run(ctx context.Context) error {
 	<-ctx.Done()
 	deadline := time.NewTimer(c.w.opt.ShutdownTimeout)
 	defer deadline.Stop()
-	close(c.stopping)
 	loops.Wait() // a read in progress ends within Block; what it got is handed back
 	drained := make(chan struct{})
 	go func() {
@@ -93,7 +92,7 @@ func (c *consumer) forget() {
 // life, then new requests, COUNT = its share of the free slots, BLOCK = Options.Block.
 func (c *consumer) read(ctx context.Context, p int) {
 	c.resume(ctx, p)
-	var fails backoff
+	fails := retry.Backoff{Base: 100 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		n := c.gate.wait(ctx, c.parts)
 		if n == 0 {
@@ -103,12 +102,12 @@ func (c *consumer) read(ctx context.Context, p int) {
 		got, err := c.st.ReadRequests(context.WithoutCancel(ctx), p, c.name, n, c.w.opt.Block)
 		if err != nil {
 			c.log.Warn("reading requests failed", "partition", p, "err", err)
-			if !sleepCtx(ctx, fails.next(100*time.Millisecond, 5*time.Second)) {
+			if !fails.Wait(ctx) {
 				return
 			}
 			continue
 		}
-		fails = 0
+		fails.Reset()
 		c.dispatch(got) // even when ctx ended meanwhile: the handlers hand them back
 		if ctx.Err() != nil {
 			return
@@ -235,50 +234,7 @@ func (c *consumer) dispatch(entries []store.RequestEntry) {
 }
 
 // stopped reports whether the consumer stopped taking work.
-func (c *consumer) stopped() bool {
-	select {
-	case <-c.stopping:
-		return true
-	default:
-		return false
-	}
-}
-
-// pause waits d; false when the consumer stops taking work first.
-func (c *consumer) pause(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-c.stopping:
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// backoff counts consecutive failures.
-type backoff int
-
-// next is the wait after one more failure: base doubled per failure, at most most.
-func (b *backoff) next(base, most time.Duration) time.Duration {
-	d := base
-	for i := 0; i < int(*b) && d < most; i++ {
-		d *= 2
-	}
-	*b++
-	return min(d, most)
-}
+func (c *consumer) stopped() bool { return c.intake.Err() != nil }
 
 // missing is the IDs of asked that are not in got.
 func missing(asked, got []string) []string {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"chatbot/pkg/chat"
+	"chatbot/pkg/retry"
 	"chatbot/pkg/store"
 )
 
@@ -17,7 +18,7 @@ import (
 func (c *consumer) handle(e store.RequestEntry) {
 	select {
 	case c.slot <- struct{}{}:
-	case <-c.stopping:
+	case <-c.intake.Done():
 		c.handBack(e)
 		return
 	}
@@ -69,10 +70,8 @@ func (c *consumer) process(j *job) bool {
 	// One holder name for the whole job: a lease this job took and failed to give back is
 	// recognised as its own (renewed), never mistaken for another attempt that covers it.
 	holder := c.w.newHolder(c.name)
-	var (
-		wait     backoff
-		refusals int
-	)
+	wait := retry.Backoff{Base: 50 * time.Millisecond, Max: 2 * time.Second}
+	refusals := 0
 	for {
 		if c.stopped() {
 			return false
@@ -95,7 +94,7 @@ func (c *consumer) process(j *job) bool {
 				j.refused = err
 				return c.giveUp(j)
 			}
-			if !c.pause(wait.next(50*time.Millisecond, 2*time.Second)) {
+			if !wait.Wait(c.intake) {
 				return false
 			}
 			continue
@@ -123,7 +122,7 @@ func (c *consumer) process(j *job) bool {
 		if c.stopped() {
 			return false
 		}
-		if !c.pause(wait.next(50*time.Millisecond, 2*time.Second)) {
+		if !wait.Wait(c.intake) {
 			return false
 		}
 	}
@@ -164,21 +163,25 @@ func (c *consumer) converse(j *job, t store.Turn) bool {
 	}
 }
 
-// ack acknowledges e, retrying a few times. If it still fails the request stays pending and
+// The last steps of a request (store its turn, acknowledge, dead-letter) are tried stepTries
+// times, stepRetry apart (100ms, then 200ms). The waits end when the shutdown time is up; the
+// calls themselves are never cut short.
+const stepTries = 3
+
+var stepRetry = retry.Backoff{Base: 100 * time.Millisecond}
+
+// ack acknowledges e, up to stepTries times. If it still fails the request stays pending and
 // is taken over later, found done and acknowledged then.
 func (c *consumer) ack(e store.RequestEntry) {
 	ctx := context.WithoutCancel(c.work)
-	var err error
-	for try := range 3 {
-		if try > 0 {
-			time.Sleep(time.Duration(try) * 100 * time.Millisecond)
-		}
-		if err = c.st.AckRequests(ctx, e.Partition, e.ID); err == nil {
-			c.w.metrics.processed.Inc()
-			return
-		}
+	err := retry.Do(c.work, stepRetry, stepTries, func(int) error {
+		return c.st.AckRequests(ctx, e.Partition, e.ID)
+	})
+	if err != nil {
+		c.log.Error("acknowledging a request failed; it will be taken over and acknowledged later", "request", e.ID, "err", err)
+		return
 	}
-	c.log.Error("acknowledging a request failed; it will be taken over and acknowledged later", "request", e.ID, "err", err)
+	c.w.metrics.processed.Inc()
 }
 
 // handBack makes e idle for ClaimIdle, so that the next reclaim of any consumer takes it at
@@ -211,20 +214,18 @@ func (c *consumer) deadLetterMalformed(e store.RequestEntry) {
 	c.deadLetter(store.DeadLetter{Partition: e.Partition, RequestID: e.ID, Fields: e.Fields, Error: why, Consumer: c.name}, "malformed")
 }
 
-// deadLetter appends d to chat:dead, retrying a few times.
+// deadLetter appends d to chat:dead, up to stepTries times.
 func (c *consumer) deadLetter(d store.DeadLetter, reason string) {
 	ctx := context.WithoutCancel(c.work)
-	var err error
-	for try := range 3 {
-		if try > 0 {
-			time.Sleep(time.Duration(try) * 100 * time.Millisecond)
-		}
-		if _, err = c.st.AddDeadLetter(ctx, d); err == nil {
-			c.w.metrics.dead.WithLabelValues(reason).Inc()
-			return
-		}
+	err := retry.Do(c.work, stepRetry, stepTries, func(int) error {
+		_, err := c.st.AddDeadLetter(ctx, d)
+		return err
+	})
+	if err != nil {
+		c.log.Error("dead-lettering failed", "request", d.RequestID, "error_to_record", d.Error, "err", err)
+		return
 	}
-	c.log.Error("dead-lettering failed", "request", d.RequestID, "error_to_record", d.Error, "err", err)
+	c.w.metrics.dead.WithLabelValues(reason).Inc()
 }
 
 // skipDamaged answers a pending message that cannot be decoded with an error event, so the
@@ -244,33 +245,35 @@ func (c *consumer) skipDamaged(j *job, t store.Turn, cause error) {
 	}, "damaged")
 }
 
-// finish stores turn t with its reply (nil: none) and event, retrying on Redis errors. ok is
-// false when the turn could not be stored: the lease was lost, the session is gone, or Redis
-// kept failing.
+// finish stores turn t with its reply (nil: none) and event, up to stepTries times on Redis
+// errors. ok is false when the turn could not be stored: the lease was lost, the session is
+// gone, or Redis kept failing.
 func (c *consumer) finish(j *job, t store.Turn, reply *chat.Message, ev chat.Event) (store.Finished, bool) {
 	ctx := context.WithoutCancel(c.work)
-	for try := range 3 {
-		if try > 0 {
-			time.Sleep(time.Duration(try) * 100 * time.Millisecond)
-		}
-		fin, err := c.st.FinishTurnAck(ctx, t, reply, ev, store.RequestRef{Partition: j.e.Partition, ID: j.e.ID, Seq: j.req.Seq})
+	ref := store.RequestRef{Partition: j.e.Partition, ID: j.e.ID, Seq: j.req.Seq}
+	var fin store.Finished
+	err := retry.Do(c.work, stepRetry, stepTries, func(try int) error {
+		var err error
+		fin, err = c.st.FinishTurnAck(ctx, t, reply, ev, ref)
 		switch {
 		case err == nil:
 			j.acked = j.acked || fin.Acked
-			return fin, true
+			return nil
 		case errors.Is(err, store.ErrStaleTurn):
 			// Our previous try was stored and its answer lost on the way back. Whether more is
 			// pending is unknown: BeginTurn will tell.
-			return store.Finished{More: true}, true
+			fin = store.Finished{More: true}
+			return nil
 		case errors.Is(err, store.ErrLeaseLost), errors.Is(err, store.ErrSessionNotFound):
-			return store.Finished{}, false
+			return retry.Stop(err)
 		case store.IsRefused(err):
 			j.refused = err
-			return store.Finished{}, false
+			return retry.Stop(err)
 		}
-		c.log.Warn("storing a turn failed", "seq", t.Seq, "try", try+1, "err", err)
-	}
-	return store.Finished{}, false
+		c.log.Warn("storing a turn failed", "seq", t.Seq, "try", try, "err", err)
+		return err
+	})
+	return fin, err == nil
 }
 
 // damaged reports BeginTurn's answer "the lease is yours, but the pending message cannot be

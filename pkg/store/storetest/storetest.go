@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"chatbot/pkg/retry"
 	"chatbot/pkg/store"
 )
 
@@ -86,14 +87,13 @@ func Open(t testing.TB, b Backend, opt store.Options) *store.Store {
 // Eventually polls cond every few milliseconds until it is true or the deadline passes.
 func Eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for wait := time.Millisecond; ; wait = min(wait*2, 50*time.Millisecond) {
-		if cond() {
-			return
-		}
-		if time.Now().After(deadline) {
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	wait := retry.Backoff{Base: time.Millisecond, Max: 50 * time.Millisecond}
+	for !cond() {
+		if ctx.Err() != nil {
 			t.Fatalf("timed out after %s waiting for %s", within, what)
 		}
-		time.Sleep(wait)
+		wait.Wait(ctx)
 	}
 }

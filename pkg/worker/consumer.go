@@ -19,9 +19,9 @@ type consumer struct {
 	log   *slog.Logger
 	parts int
 
-	gate *gate         // requests held (read and not yet done with): bounds reading
+	gate *gate         // room for requests: how many are held (read and not yet done with) bounds reading
 	slot chan struct{} // requests being worked on: at most Concurrency
-	held heldSet       // what the keep-alive renews
+	held heldIDs       // which requests are held: what the keep-alive renews
 
 	intake   context.Context // Run's context: the consumer takes work until it ends
 	work     context.Context // every call made for a request; cancelled when shutdown time is up
@@ -34,7 +34,7 @@ func newConsumer(w *Worker, name string) *consumer {
 		parts: w.st.Options().Partitions,
 		gate:  newGate(w.opt.Concurrency),
 		slot:  make(chan struct{}, w.opt.Concurrency),
-		held:  heldSet{ids: map[int]map[string]bool{}},
+		held:  heldIDs{ids: map[int]map[string]bool{}},
 	}
 }
 

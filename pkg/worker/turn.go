@@ -1,24 +1,207 @@
 package worker
 
+// The life of one request, top to bottom: handle takes a slot and settles the request by the
+// outcome of process; process begins turns of the request's session until its message is
+// answered; converse answers a turn, and those pending after it, under one lease; answer
+// generates one reply (generate.go, lease.go) and store or fail ends the turn through finish.
+
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"time"
 
 	"chatbot/pkg/chat"
 	"chatbot/pkg/llm"
+	"chatbot/pkg/retry"
 	"chatbot/pkg/store"
-
-	"github.com/google/uuid"
 )
 
-// errStopped is the cause of a generation the user stopped.
-var errStopped = errors.New("stopped by the user")
+// outcome is how the work on a request ended, and so what becomes of the request.
+type outcome int
 
-// answer generates and stores the reply to turn t. ok is false when the turn was not stored:
-// the lease was lost (another attempt answers it), the shutdown time ran out (the caller
-// releases the lease and the request is handed back), or Redis failed.
-func (c *consumer) answer(j *job, t store.Turn) (fin store.Finished, ok bool) {
+const (
+	// again: not done with yet; process begins another turn. process never returns it.
+	again outcome = iota
+	// stopped: the consumer stopped taking work first. The request is handed back, for
+	// another consumer to take at once.
+	stopped
+	// answered: its message is answered (by this attempt or an earlier one), or the session is
+	// now in another attempt's hands, which answers what is left. It is acknowledged.
+	answered
+	// acked: answered, and acknowledged by the same step that stored its turn
+	// (store.FinishTurnAck, on a single Redis).
+	acked
+	// covered: another attempt holds the session's lease; it answers this message too, and its
+	// own request stays pending until nothing is. It is acknowledged now rather than holding a
+	// slot while it waits.
+	covered
+	// gone: the session is gone (deleted or expired): nothing is left to answer. It is
+	// acknowledged.
+	gone
+	// deadLettered: the request cannot be worked on (malformed, or Redis refuses its
+	// session's data): it was copied to chat:dead, and is acknowledged.
+	deadLettered
+)
+
+// job is the request being worked on: its entry and what it asks for.
+type job struct {
+	e   store.RequestEntry
+	req chat.Request
+}
+
+// maxRefusals is how many refusals in a row (store.IsRefused) a request gets before it is
+// dead-lettered.
+const maxRefusals = 5
+
+// handle works on one request entry until its message is answered (then acknowledges it) or
+// the consumer stops (then hands it back). A panic is recovered and logged.
+func (c *consumer) handle(e store.RequestEntry) {
+	select {
+	case c.slot <- struct{}{}:
+	case <-c.intake.Done():
+		c.handBack(e)
+		return
+	}
+	defer func() { <-c.slot }()
+	c.w.metrics.inFlight.Inc()
+	defer c.w.metrics.inFlight.Dec()
+	defer func() {
+		if r := recover(); r != nil {
+			// Not handed back: if it panics again, let it come back only after claim_idle.
+			c.log.Error("request handler panicked; the request is left to be taken over after claim_idle",
+				"request", e.ID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	switch c.process(e) {
+	case stopped:
+		c.handBack(e)
+	case acked:
+		c.w.metrics.processed.Inc()
+	case covered:
+		c.w.metrics.covered.Inc()
+		c.ack(e)
+	case answered, gone, deadLettered:
+		c.ack(e)
+	}
+}
+
+// process works on e until it is done with, and says how that ended.
+//
+// The request is acknowledged only once the session's done count reaches its seq: either
+// BeginTurn says so, or this attempt finished that turn. An attempt that loses the lease
+// midway (it stalled and another took the session over) abandons its turn, writes nothing more,
+// and comes back here: BeginTurn then reports the session busy while the other attempt works,
+// done once it has answered, or free again if that one died too. So the request keeps
+// guaranteeing that its message gets answered until it is, and is never acknowledged early.
+//
+// A session whose data Redis refuses to work with (store.IsRefused: a key of the wrong type, a
+// damaged entry) would hold the request forever: after maxRefusals refusals in a row, or one
+// refused finish, the request is dead-lettered and acknowledged.
+func (c *consumer) process(e store.RequestEntry) outcome {
+	req, err := chat.DecodeRequest(e.Fields)
+	if err != nil {
+		c.deadLetterMalformed(e)
+		return deadLettered
+	}
+	j := job{e: e, req: req}
+	// One holder name for the whole job: a lease this job took and failed to give back is
+	// recognised as its own (renewed), never mistaken for another attempt that covers it.
+	holder := c.w.newHolder(c.name)
+	wait := retry.Backoff{Base: 50 * time.Millisecond, Max: 2 * time.Second}
+	refusals := 0
+	for !c.stopped() {
+		t, state, err := c.st.BeginTurn(c.work, req.Token, holder, 2*c.w.opt.History, c.w.opt.Lease)
+		switch {
+		case damaged(t, state, err):
+			// The lease is ours but the pending message cannot be decoded: answer it with an
+			// error so the session goes on.
+			if o := c.skipDamaged(j, t, err); o != again {
+				return o
+			}
+			continue
+		case err != nil:
+			c.log.Warn("beginning a turn failed", "request", e.ID, "err", err)
+			if !store.IsRefused(err) {
+				refusals = 0
+			} else if refusals++; refusals >= maxRefusals {
+				return c.giveUp(j, err)
+			}
+			if !wait.Wait(c.intake) {
+				return stopped
+			}
+			continue
+		}
+		refusals = 0
+		switch state {
+		case store.TurnDone:
+			return answered
+		case store.TurnGone:
+			return gone
+		case store.TurnBusy:
+			// Another attempt has the session. It goes on while anything is pending, this
+			// message included, and its own request stays pending until nothing is: if it dies,
+			// that request is taken over and the session's backlog with it.
+			return covered
+		}
+		if o := c.converse(j, t); o != again {
+			return o
+		}
+		if !wait.Wait(c.intake) {
+			return stopped
+		}
+	}
+	return stopped
+}
+
+// converse answers turn t and, while more of the session is pending, the turns after it under
+// the same lease. It returns answered (or acked) when it leaves the session idle: nothing
+// pending (the last finish released the lease), gone, or in another attempt's hands (which
+// then answers the rest); deadLettered when Redis refused the session; again when it stopped
+// short (the lease is given back).
+func (c *consumer) converse(j job, t store.Turn) outcome {
+	for {
+		fin, err := c.answer(j, t)
+		if err != nil {
+			// Not stored: give the lease back unless it is lost already (then this is a no-op),
+			// so the next attempt need not wait for it to expire.
+			c.release(t)
+			if store.IsRefused(err) {
+				return c.giveUp(j, err)
+			}
+			return again
+		}
+		if !fin.More {
+			if fin.Acked {
+				return acked
+			}
+			return answered
+		}
+		if c.stopped() {
+			c.release(t)
+			return again
+		}
+		next, state, err := c.st.BeginTurn(c.work, t.Token, t.Holder, 2*c.w.opt.History, c.w.opt.Lease)
+		switch {
+		case damaged(next, state, err):
+			return c.skipDamaged(j, next, err)
+		case err != nil:
+			c.log.Warn("going on with the next turn failed", "request", j.e.ID, "err", err)
+			c.release(t)
+			return again
+		case state != store.TurnReady:
+			return answered
+		}
+		t = next
+	}
+}
+
+// answer generates and stores the reply to turn t. A nil error: stored. Otherwise the turn was
+// not stored: the lease was lost (another attempt answers it), the shutdown time ran out (the
+// caller releases the lease and the request is handed back), Redis refused the session
+// (store.IsRefused) or kept failing.
+func (c *consumer) answer(j job, t store.Turn) (store.Finished, error) {
 	if t.Stop {
 		// Stopped before it began: store an empty, stopped reply.
 		return c.store(j, t, c.reply(t, "", true), "stopped")
@@ -45,79 +228,40 @@ func (c *consumer) answer(j *job, t store.Turn) (fin store.Finished, ok bool) {
 	case errors.Is(why, store.ErrLeaseLost):
 		c.log.Info("lost the session to another attempt; it answers this turn", "seq", t.Seq)
 		c.w.metrics.turns.WithLabelValues("abandoned").Inc()
-		return store.Finished{}, false
+		return store.Finished{}, store.ErrLeaseLost
 	case errors.Is(why, errStopped):
 		return c.store(j, t, c.reply(t, text, true), "stopped")
 	case c.work.Err() != nil:
 		c.log.Warn("shutdown time is up: abandoning a reply", "seq", t.Seq)
 		c.w.metrics.turns.WithLabelValues("abandoned").Inc()
-		return store.Finished{}, false
+		return store.Finished{}, c.work.Err()
 	case err != nil:
 		return c.fail(j, t, err, attempts, time.Since(start))
 	}
 	return c.store(j, t, c.reply(t, text, false), "answered")
 }
 
-// generate calls the model with msgs under the retry policy, its output going to sink. It
-// returns the reply (or the text of the last attempt so far), the attempts made and the last
-// error.
-func (c *consumer) generate(ctx context.Context, t store.Turn, msgs []llm.Message, sink *deltaSink) (string, int, error) {
-	var text string
-	attempts, err := c.w.opt.Retry.Do(ctx, func(actx context.Context, n int) error {
-		if n > 1 {
-			c.w.metrics.retries.Inc()
-			sink.retry()
-		}
-		var first bool
-		began := time.Now()
-		out, err := c.w.opt.Model.Stream(actx, msgs, func(d string) error {
-			if !first {
-				first = true
-				c.w.metrics.firstToken.Observe(time.Since(began).Seconds())
-			}
-			sink.write(d)
-			return nil
-		})
-		text = out
-		result := "ok"
-		if err != nil {
-			result = "error"
-			if ctx.Err() == nil {
-				c.log.Warn("model call failed", "seq", t.Seq, "attempt", n, "err", err)
-			}
-		}
-		c.w.metrics.modelSeconds.WithLabelValues(result).Observe(time.Since(began).Seconds())
-		return err
-	})
-	return text, attempts, err
-}
-
-// reply is the bot message answering t.
-func (c *consumer) reply(t store.Turn, text string, stopped bool) *chat.Message {
-	return &chat.Message{ID: uuid.NewString(), Role: chat.RoleBot, Msg: text, Timestamp: time.Now().UTC(), ReplyTo: t.Message.ID, Stopped: stopped}
-}
-
-// store finishes t with reply and its message event.
-func (c *consumer) store(j *job, t store.Turn, reply *chat.Message, result string) (store.Finished, bool) {
-	fin, ok := c.finish(j, t, reply, chat.MessageEvent(*reply))
-	if !ok {
+// store finishes t with reply and its message event; result names the turn in the metrics.
+func (c *consumer) store(j job, t store.Turn, reply *chat.Message, result string) (store.Finished, error) {
+	fin, err := c.finish(j, t, reply, chat.MessageEvent(*reply))
+	if err != nil {
 		c.w.metrics.turns.WithLabelValues("abandoned").Inc()
-		return fin, false
+		return fin, err
 	}
 	c.w.metrics.turns.WithLabelValues(result).Inc()
-	return fin, true
+	return fin, nil
 }
 
 // fail finishes t without a reply after the model failed past its retries: the user gets an
 // error event, the session goes on with its next message, and the request goes to chat:dead.
-func (c *consumer) fail(j *job, t store.Turn, err error, attempts int, took time.Duration) (store.Finished, bool) {
+func (c *consumer) fail(j job, t store.Turn, err error, attempts int, took time.Duration) (store.Finished, error) {
 	desc := llm.Describe(err)
 	c.log.Error("the model failed past its retries; the user gets an error", "seq", t.Seq, "attempts", attempts, "took", took, "err", err)
 	ev := chat.ErrorEvent(chat.CodeModelError, "The model could not answer this message: "+desc+". Please try again.", t.Message.ID)
-	fin, ok := c.finish(j, t, nil, ev)
-	if !ok {
+	fin, ferr := c.finish(j, t, nil, ev)
+	if ferr != nil {
 		c.w.metrics.turns.WithLabelValues("abandoned").Inc()
-		return fin, false
+		return fin, ferr
 	}
 	c.w.metrics.turns.WithLabelValues("failed").Inc()
 	c.w.metrics.failed.Inc()
@@ -125,37 +269,79 @@ func (c *consumer) fail(j *job, t store.Turn, err error, attempts int, took time
 		Partition: j.e.Partition, RequestID: j.e.ID, Fields: requestFields(t), MessageID: t.Message.ID,
 		Error: desc + ": " + err.Error(), Consumer: c.name, Attempts: attempts,
 	}, "model_error")
-	return fin, true
+	return fin, nil
 }
 
-// keepLease renews t's lease every RenewEvery until ctx ends. A stop asked by the user ends
-// the generation with errStopped (renewing goes on: the partial reply is still to be stored);
-// a lost lease ends it with store.ErrLeaseLost. The returned channel closes when it returns.
-func (c *consumer) keepLease(ctx context.Context, t store.Turn, end context.CancelCauseFunc) <-chan struct{} {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(c.w.opt.RenewEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			stop, err := c.st.RenewLease(ctx, t, c.w.opt.Lease)
-			switch {
-			case errors.Is(err, store.ErrLeaseLost):
-				end(store.ErrLeaseLost)
-				return
-			case err != nil:
-				if ctx.Err() == nil {
-					c.log.Warn("renewing the session lease failed", "seq", t.Seq, "err", err)
-				}
-			case stop:
-				end(errStopped)
-			}
+// skipDamaged answers a pending message that cannot be decoded with an error event, so the
+// session goes on, and dead-letters it. (The damaged entry moves to the history as it is; the
+// history readers skip what they cannot decode.) It returns again, unless that finish
+// acknowledged the request (acked) or Redis refused it (deadLettered).
+func (c *consumer) skipDamaged(j job, t store.Turn, cause error) outcome {
+	c.log.Error("a pending message is damaged; skipping it", "request", j.e.ID, "seq", t.Seq, "err", cause)
+	ev := chat.ErrorEvent(chat.CodeModelError, "This message could not be read, so it was not answered.", t.Message.ID)
+	// Whatever happens, give the lease back: the request begins its next turn afresh.
+	defer c.release(t)
+	fin, err := c.finish(j, t, nil, ev)
+	switch {
+	case store.IsRefused(err):
+		return c.giveUp(j, err)
+	case err != nil:
+		return again
+	}
+	c.deadLetter(store.DeadLetter{
+		Partition: j.e.Partition, RequestID: j.e.ID, Fields: requestFields(t),
+		Error: "damaged pending message: " + cause.Error(), Consumer: c.name,
+	}, "damaged")
+	if fin.Acked {
+		return acked
+	}
+	return again
+}
+
+// giveUp dead-letters a request whose session Redis refuses to work with.
+func (c *consumer) giveUp(j job, refused error) outcome {
+	c.log.Error("Redis refuses to work on the session; dead-lettering the request", "request", j.e.ID, "err", refused)
+	c.deadLetter(store.DeadLetter{
+		Partition: j.e.Partition, RequestID: j.e.ID, Fields: j.e.Fields,
+		Error: "Redis refused to work on the session: " + refused.Error(), Consumer: c.name,
+	}, "refused")
+	return deadLettered
+}
+
+// finish stores turn t with its reply (nil: none) and event, up to stepTries times on Redis
+// errors. A nil error: stored (when an earlier try was stored and its answer lost on the way
+// back, More is true: BeginTurn tells what is left). Otherwise the turn is not stored: the
+// lease was lost (store.ErrLeaseLost), the session is gone (store.ErrSessionNotFound), Redis
+// refused the session's data (store.IsRefused), or Redis kept failing.
+func (c *consumer) finish(j job, t store.Turn, reply *chat.Message, ev chat.Event) (store.Finished, error) {
+	ctx := context.WithoutCancel(c.work)
+	ref := store.RequestRef{Partition: j.e.Partition, ID: j.e.ID, Seq: j.req.Seq}
+	var fin store.Finished
+	err := retry.Do(c.work, stepRetry, stepTries, func(try int) error {
+		var err error
+		fin, err = c.st.FinishTurnAck(ctx, t, reply, ev, ref)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, store.ErrStaleTurn):
+			// Our previous try was stored and its answer lost on the way back. Whether more is
+			// pending is unknown: BeginTurn will tell.
+			fin = store.Finished{More: true}
+			return nil
+		case errors.Is(err, store.ErrLeaseLost), errors.Is(err, store.ErrSessionNotFound), store.IsRefused(err):
+			return retry.Stop(err)
 		}
-	}()
-	return done
+		c.log.Warn("storing a turn failed", "seq", t.Seq, "try", try, "err", err)
+		return err
+	})
+	if err != nil {
+		return store.Finished{}, err
+	}
+	return fin, nil
+}
+
+// damaged reports BeginTurn's answer "the lease is yours, but the pending message cannot be
+// decoded" (a failed BeginTurn also reports the zero state, TurnReady, without a turn).
+func damaged(t store.Turn, state store.TurnState, err error) bool {
+	return errors.Is(err, store.ErrDamagedMessage) && state == store.TurnReady && t.Seq > 0
 }

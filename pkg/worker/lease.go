@@ -1,0 +1,49 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"chatbot/pkg/store"
+)
+
+// keepLease renews t's lease every RenewEvery until ctx ends. A stop asked by the user ends
+// the generation with errStopped (renewing goes on: the partial reply is still to be stored);
+// a lost lease ends it with store.ErrLeaseLost. The returned channel closes when it returns.
+func (c *consumer) keepLease(ctx context.Context, t store.Turn, end context.CancelCauseFunc) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(c.w.opt.RenewEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			stop, err := c.st.RenewLease(ctx, t, c.w.opt.Lease)
+			switch {
+			case errors.Is(err, store.ErrLeaseLost):
+				end(store.ErrLeaseLost)
+				return
+			case err != nil:
+				if ctx.Err() == nil {
+					c.log.Warn("renewing the session lease failed", "seq", t.Seq, "err", err)
+				}
+			case stop:
+				end(errStopped)
+			}
+		}
+	}()
+	return done
+}
+
+// release gives the session's lease back, so that whoever goes on with it need not wait for it
+// to expire.
+func (c *consumer) release(t store.Turn) {
+	if err := c.st.ReleaseLease(context.WithoutCancel(c.work), t.Token, t.Holder); err != nil {
+		c.log.Warn("releasing a session lease failed; it expires by itself", "err", err)
+	}
+}

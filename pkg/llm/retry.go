@@ -14,14 +14,6 @@ import (
 	"github.com/openai/openai-go/v3/packages/ssestream"
 )
 
-// Errors of a model call. ErrTimeout means one attempt took longer than Retry.Timeout;
-// ErrIncomplete means the reply stream ended before the model said it was finished (the
-// connection dropped).
-var (
-	ErrTimeout    = errors.New("model call timed out")
-	ErrIncomplete = errors.New("model reply ended early")
-)
-
 // Retry is the retry policy of a model call: model errors and timeouts are tried again with
 // exponential backoff, up to MaxRetries times. Errors that another attempt cannot fix (a
 // request the API refuses: 400, 401, 403, 404, 422) are not retried, nor is anything once the

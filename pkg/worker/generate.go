@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"chatbot/pkg/chat"
@@ -11,9 +10,6 @@ import (
 
 	"github.com/google/uuid"
 )
-
-// errStopped is the cause of a generation the user stopped.
-var errStopped = errors.New("stopped by the user")
 
 // generate calls the model with msgs under the retry policy, its output going to sink. It
 // returns the reply (or the text of the last attempt so far), the attempts made and the last

@@ -70,19 +70,23 @@ func TestCoveredRequestsSurviveTheHoldersDeath(t *testing.T) {
 		}
 		tok := e.session()
 		e.send(tok, "one")
-		// A ghost reads the first request and takes the session, then dies.
+		// A ghost takes the session and reads the first request, then dies. Its lease is
+		// shorter than claim_idle, as a worker's is, and taken before the read: it has expired
+		// when the request is taken over. It lasts long enough for the heir to start and
+		// find the session busy on a loaded machine.
+		const claimIdle, lease = 2 * time.Second, 1500 * time.Millisecond
+		if _, state, err := e.st.BeginTurn(e.ctx, tok, "ghost-0/1", 0, lease); err != nil || state != store.TurnReady {
+			t.Fatalf("ghost begin %v %v", state, err)
+		}
 		got, err := e.st.ReadRequests(e.ctx, 0, "ghost-0", 10, 100*time.Millisecond)
 		if err != nil || len(got) != 1 {
 			t.Fatalf("ghost read %+v %v", got, err)
-		}
-		if _, state, err := e.st.BeginTurn(e.ctx, tok, "ghost-0/1", 0, 700*time.Millisecond); err != nil || state != store.TurnReady {
-			t.Fatalf("ghost begin %v %v", state, err)
 		}
 		e.send(tok, "two")
 		e.send(tok, "three")
 		// A live worker finds the session busy: the two later requests are covered.
 		opt := options("heir", llm.Echo{})
-		opt.ClaimIdle = time.Second
+		opt.ClaimIdle = claimIdle
 		w := e.start(opt)
 		storetest.Eventually(t, 10*time.Second, "two covered requests", func() bool {
 			return w.metric(t, "chatbot_worker_requests_covered_total") >= 2

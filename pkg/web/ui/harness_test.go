@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -212,8 +213,10 @@ type msg struct {
 	Time      string `json:"time"`
 }
 
+// messagesJS reads the messages; text is what a message shows (its Markdown rendered), without
+// the white space around it.
 const messagesJS = `[...document.querySelectorAll('#messages > li')].map(li => ({
-  role: li.dataset.role || '', text: li.querySelector('.text').textContent, state: li.dataset.state || '',
+  role: li.dataset.role || '', text: li.querySelector('.text').textContent.trim(), state: li.dataset.state || '',
   id: li.dataset.id || '', streaming: li.classList.contains('streaming'),
   status: li.querySelector('.status').textContent, time: li.querySelector('time').textContent }))`
 
@@ -279,10 +282,10 @@ var pressEnter = chromedp.Func(func(ctx context.Context, t *chromedp.Target) err
 	return err
 })
 
-// token is the session token the page keeps.
+// token is the session token of the conversation the page has open.
 func (p *page) token() string {
 	p.t.Helper()
-	return eval[string](p, `(JSON.parse(localStorage.getItem('chatbot.session') || '{}').token) || ''`)
+	return eval[string](p, `localStorage.getItem('chatbot.current') || ''`)
 }
 
 // stackOptions shape one test's stack.
@@ -293,6 +296,8 @@ type stackOptions struct {
 	SessionTTL        time.Duration
 	MaxMessageBytes   int
 	MessagesPerMinute int
+	// Model answers instead of the echo model.
+	Model llm.Model
 }
 
 // stack is the dev stack of one test: its store, web servers (one at a time serves, behind
@@ -341,8 +346,12 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 		s.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	s.web = s.startWeb()
+	var model llm.Model = llm.Echo{Delay: opt.EchoDelay}
+	if opt.Model != nil {
+		model = opt.Model
+	}
 	wk, err := worker.New(worker.Options{
-		Store: s.st, Model: llm.Echo{Delay: opt.EchoDelay}, Logger: s.log,
+		Store: s.st, Model: model, Logger: s.log,
 		Name: "browser", History: 10, Block: 200 * time.Millisecond,
 	})
 	if err != nil {
@@ -505,3 +514,51 @@ func (p *proxy) close() {
 
 // echoText is what the echo model answers to text.
 func echoText(text string) string { return "echo: " + text }
+
+// scripted is a model for the tests: it answers every message with Reply (or, when Reply is
+// empty, the echo model's answer), word by word, a word every Step. With Hold set, it stops
+// just before the first occurrence of HoldBefore in the reply until Hold is closed, so a test
+// sees the page in the middle of a reply without racing the stream.
+type scripted struct {
+	Reply      string
+	Step       time.Duration
+	HoldBefore string
+	Hold       chan struct{}
+}
+
+func (m scripted) Stream(ctx context.Context, msgs []llm.Message, onDelta func(string) error) (string, error) {
+	reply := m.Reply
+	if reply == "" {
+		reply = echoText(llm.LastUser(msgs))
+	}
+	held := m.Hold == nil
+	cut := len(reply)
+	if !held {
+		if i := strings.Index(reply, m.HoldBefore); i >= 0 {
+			cut = i
+		}
+	}
+	var sb strings.Builder
+	for _, w := range llm.Words(reply) {
+		if !held && sb.Len()+len(w) > cut {
+			select {
+			case <-m.Hold:
+			case <-ctx.Done():
+				return sb.String(), ctx.Err()
+			}
+			held = true
+		}
+		if m.Step > 0 {
+			select {
+			case <-time.After(m.Step):
+			case <-ctx.Done():
+				return sb.String(), ctx.Err()
+			}
+		}
+		sb.WriteString(w)
+		if err := onDelta(w); err != nil {
+			return sb.String(), err
+		}
+	}
+	return sb.String(), nil
+}

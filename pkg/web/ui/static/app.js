@@ -1,20 +1,23 @@
 // chatbot web UI.
 //
-// Start page: a name goes to POST /token, which returns a session. Chat page: the history comes
-// from GET /refresh_token, then a WebSocket /chat?stream=1 carries messages out and acks,
-// streamed deltas, replies and errors in. The session (token, name, resume offset) is kept in
-// localStorage, so a reload comes back to the same conversation.
+// Start page: a name goes to POST /token, which returns a session (a conversation). Chat page:
+// the history comes from GET /refresh_token, then a WebSocket /chat?stream=1 carries messages
+// out and acks, streamed deltas, replies and errors in. Messages and replies are shown as
+// Markdown (markdown.js, which builds DOM nodes and never parses HTML). The side panel (a
+// drawer on a phone) lists the conversations of this browser (conversations.js): switch to
+// one, start a new one (with the name last used), delete one (DELETE /token).
 //
 // Delivery: every frame from the session's event stream has an offset. The page remembers the
 // last one and reconnects with ?last_id=<it>, so nothing is lost; it drops frames at or before
 // it and replies it already shows, so nothing appears twice. Messages are sent with a client_id
 // and re-sent after a reconnect until acknowledged (the server ignores a repeated client_id).
 //
-// All text reaches the page through textContent or text nodes, never as HTML.
+// All text reaches the page through textContent, text nodes, or markdown.js.
 (() => {
   'use strict';
 
-  const STORAGE_KEY = 'chatbot.session';
+  const CURRENT_KEY = 'chatbot.current'; // the token of the conversation open in this browser
+  const NAME_KEY = 'chatbot.name'; // the name last used, for new chats
   // limits.max_message_bytes by default. The server is the authority (it closes the socket
   // with 1009 on a bigger frame); this check only spares the user a round trip.
   const MAX_FRAME_BYTES = 4096;
@@ -22,6 +25,8 @@
   const BACKOFF_MAX_MS = 15000;
   const STABLE_MS = 3000; // a connection open this long resets the backoff
   const NOTICE_MS = 10000;
+  const CONFIRM_MS = 4000; // how long a Delete button waits for its confirming second press
+  const NEAR_END_PX = 80; // closer than this to the end, new text keeps the view at the end
 
   const CLOSE_POLICY = 1008; // session unknown, expired or deleted
   const CLOSE_TOO_BIG = 1009; // frame over limits.max_message_bytes
@@ -36,12 +41,18 @@
     unavailable: 'The service is unavailable right now. Try again in a moment.',
   };
 
+  const { titleOf } = window.ChatConversations;
+  // Where the list of conversations comes from (conversations.js says what a source does).
+  const source = window.ChatConversations.local();
+
   const $ = (id) => document.getElementById(id);
   const ui = {
+    app: $('app'), main: $('main'), side: $('side'), sideOpen: $('side-open'), sideClose: $('side-close'),
+    sideNew: $('side-new'), convs: $('convs'), scrim: $('scrim'),
     start: $('start'), startForm: $('start-form'), name: $('name'), startError: $('start-error'),
     startButton: $('start-button'),
     chat: $('chat'), title: $('chat-title'), conn: $('conn'), connText: $('conn-text'),
-    newChat: $('new-chat'), log: $('log'), empty: $('empty'), messages: $('messages'),
+    newChat: $('new-chat'), log: $('log'), empty: $('empty'), messages: $('messages'), toEnd: $('to-end'),
     notice: $('notice'), noticeText: $('notice-text'), noticeClose: $('notice-close'),
     expired: $('expired'), expiredText: $('expired-text'), restart: $('restart'),
     composer: $('composer'), input: $('input'), send: $('send'), stop: $('stop'),
@@ -50,20 +61,14 @@
 
   // ---- storage -----------------------------------------------------------------------------
 
-  function loadSaved() {
+  function getItem(key) {
+    try { return localStorage.getItem(key) || ''; } catch (_) { return ''; }
+  }
+
+  function setItem(key, value) {
     try {
-      const s = JSON.parse(localStorage.getItem(STORAGE_KEY) || 'null');
-      if (s && typeof s.token === 'string' && s.token) return s;
-    } catch (_) { /* unreadable or unavailable: start afresh */ }
-    return null;
-  }
-
-  function save(s) {
-    try { localStorage.setItem(STORAGE_KEY, JSON.stringify(s)); } catch (_) { /* private mode */ }
-  }
-
-  function forget() {
-    try { localStorage.removeItem(STORAGE_KEY); } catch (_) { /* nothing kept */ }
+      if (value) localStorage.setItem(key, value); else localStorage.removeItem(key);
+    } catch (_) { /* private mode */ }
   }
 
   // ---- small helpers -----------------------------------------------------------------------
@@ -93,6 +98,7 @@
   }
 
   const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+  const dayFormat = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' });
   const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 
   function setTime(el, when) {
@@ -105,9 +111,286 @@
 
   const bytes = (s) => new TextEncoder().encode(s).length;
 
+  function make(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
   function show(page) {
     ui.start.hidden = page !== 'start';
     ui.chat.hidden = page !== 'chat';
+  }
+
+  // showText shows text (Markdown) as a message's content.
+  function showText(li, text) {
+    li.source = text;
+    window.ChatMarkdown.update(li.querySelector('.text'), text);
+  }
+
+  // ---- scrolling ---------------------------------------------------------------------------
+
+  function nearEnd() {
+    return ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < NEAR_END_PX;
+  }
+
+  // scrollToEnd keeps the newest message in view when really (the reader was at the end);
+  // otherwise the view stays where the reader put it, and the button to the end shows.
+  function scrollToEnd(really) {
+    if (really) ui.log.scrollTop = ui.log.scrollHeight;
+    updateToEnd();
+  }
+
+  function updateToEnd() {
+    ui.toEnd.hidden = ui.chat.hidden || nearEnd();
+  }
+
+  ui.log.addEventListener('scroll', updateToEnd, { passive: true });
+  ui.toEnd.addEventListener('click', () => {
+    ui.log.scrollTop = ui.log.scrollHeight;
+    updateToEnd();
+    ui.input.focus();
+  });
+
+  // ---- copying code ------------------------------------------------------------------------
+
+  async function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      try {
+        await navigator.clipboard.writeText(text);
+        return true;
+      } catch (_) { /* refused: try the old way */ }
+    }
+    // Plain http (a phone on the LAN) has no clipboard API: select a hidden copy and copy it.
+    const ta = make('textarea', 'clipboard');
+    ta.value = text;
+    ta.setAttribute('readonly', '');
+    ta.setAttribute('aria-hidden', 'true');
+    document.body.append(ta);
+    ta.select();
+    let ok = false;
+    try { ok = document.execCommand('copy'); } catch (_) { ok = false; }
+    ta.remove();
+    return ok;
+  }
+
+  // The Copy buttons of code blocks (markdown.js makes them; one listener serves them all).
+  ui.messages.addEventListener('click', async (e) => {
+    const b = e.target.closest('button.copy');
+    if (!b) return;
+    const code = b.closest('.code-block').querySelector('pre code').textContent;
+    const ok = await copyText(code);
+    if (document.activeElement !== b && b.isConnected) b.focus();
+    b.textContent = ok ? 'Copied' : 'Copy failed';
+    b.dataset.state = ok ? 'copied' : 'failed';
+    clearTimeout(b.resetTimer);
+    b.resetTimer = setTimeout(() => {
+      b.textContent = 'Copy';
+      delete b.dataset.state;
+    }, 2000);
+  });
+
+  // ---- the side panel: conversations -------------------------------------------------------
+
+  const narrow = window.matchMedia('(max-width: 899px)'); // the panel is a drawer (style.css)
+
+  let listShown = ''; // what the list shows now, to redraw it only when that changes
+
+  function renderList() {
+    const list = source.all();
+    const open = current ? current.token : '';
+    ui.app.dataset.convs = String(list.length);
+    const shown = JSON.stringify([open, list.map((e) => [e.token, e.title, e.name, e.active])]);
+    if (shown === listShown) return;
+    listShown = shown;
+    // Keep the keyboard focus on the same item across the redraw.
+    const focused = document.activeElement && document.activeElement.closest('.conv');
+    const focusToken = focused ? focused.token : '';
+    const focusDelete = !!focused && document.activeElement.classList.contains('conv-delete');
+    ui.convs.replaceChildren(...list.map((e) => listItem(e, e.token === open)));
+    if (focusToken) {
+      const li = [...ui.convs.children].find((x) => x.token === focusToken);
+      const target = li && li.querySelector(focusDelete ? '.conv-delete' : '.conv-open');
+      (target || ui.sideNew).focus();
+    }
+  }
+
+  function listItem(e, isOpen) {
+    const li = make('li', 'conv');
+    li.token = e.token;
+    const title = e.title || 'New chat';
+    const open = make('button', 'conv-open');
+    open.type = 'button';
+    if (isOpen) open.setAttribute('aria-current', 'page');
+    const when = new Date(e.active || 0);
+    const today = new Date().toDateString() === when.toDateString();
+    open.append(make('span', 'conv-title', title),
+      make('span', 'conv-meta', `${e.name || ''} · ${today ? timeFormat.format(when) : dayFormat.format(when)}`));
+    open.addEventListener('click', () => switchTo(e.token));
+    // Delete takes two presses: the first asks, the second deletes.
+    const del = make('button', 'conv-delete icon', '×');
+    del.type = 'button';
+    del.setAttribute('aria-label', `Delete chat: ${title}`);
+    let confirmTimer = 0;
+    const reset = () => {
+      clearTimeout(confirmTimer);
+      delete del.dataset.confirm;
+      del.textContent = '×';
+      del.setAttribute('aria-label', `Delete chat: ${title}`);
+    };
+    del.addEventListener('click', async () => {
+      if (!del.dataset.confirm) {
+        del.dataset.confirm = '1';
+        del.textContent = 'Delete?';
+        del.setAttribute('aria-label', `Press again to delete: ${title}`);
+        confirmTimer = setTimeout(reset, CONFIRM_MS);
+        return;
+      }
+      reset();
+      del.disabled = true;
+      if (!(await deleteConversation(e.token))) del.disabled = false;
+    });
+    del.addEventListener('blur', reset);
+    li.append(open, del);
+    return li;
+  }
+
+  function openDrawer() {
+    ui.app.classList.add('drawer-open');
+    ui.scrim.hidden = false;
+    ui.sideOpen.setAttribute('aria-expanded', 'true');
+    ui.main.inert = true;
+    const here = ui.convs.querySelector('[aria-current]') || ui.sideNew;
+    here.focus();
+  }
+
+  function closeDrawer(focusBack) {
+    if (!ui.app.classList.contains('drawer-open')) return;
+    ui.app.classList.remove('drawer-open');
+    ui.scrim.hidden = true;
+    ui.sideOpen.setAttribute('aria-expanded', 'false');
+    ui.main.inert = false;
+    if (focusBack) ui.sideOpen.focus();
+  }
+
+  ui.sideOpen.addEventListener('click', openDrawer);
+  ui.sideClose.addEventListener('click', () => closeDrawer(true));
+  ui.scrim.addEventListener('click', () => closeDrawer(true));
+  ui.side.addEventListener('keydown', (e) => { if (e.key === 'Escape') closeDrawer(true); });
+  narrow.addEventListener('change', () => closeDrawer(false));
+  source.onChange(renderList);
+
+  // ---- opening, starting and deleting conversations ----------------------------------------
+
+  let current = null; // the open Chat
+
+  // openConversation shows the conversation of entry; fresh means it was just created
+  // (messages is all there is to show).
+  function openConversation(entry, messages, fresh) {
+    if (current) current.close();
+    current = new Chat(entry);
+    setItem(CURRENT_KEY, entry.token);
+    renderList();
+    current.start(messages || [], fresh);
+  }
+
+  function knownName() {
+    return (current && current.name) || getItem(NAME_KEY) || (source.all()[0] || {}).name || '';
+  }
+
+  // createSession opens a new session (POST /token) named name, and lists it.
+  async function createSession(name) {
+    let res;
+    try {
+      res = await fetch('token', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name }),
+      });
+    } catch (_) {
+      throw new Error('Cannot reach the server. Check the connection and try again.');
+    }
+    const body = await res.json().catch(() => null);
+    if (res.status === 429) throw new Error('Too many new chats from this address. Try again in a minute.');
+    if (!res.ok || !body || !body.token) {
+      const d = body && body.detail;
+      throw new Error((d && (d.msg || (typeof d === 'string' && d))) || `The server refused: ${res.status}.`);
+    }
+    const entry = { token: body.token, name: body.name || name, title: '', offset: '0', active: Date.now() };
+    source.put(entry);
+    setItem(NAME_KEY, entry.name);
+    return { entry, messages: body.messages || [] };
+  }
+
+  // newChat starts a conversation with the name last used (or asks for one).
+  async function newChat() {
+    closeDrawer(false);
+    const name = knownName();
+    if (!name) {
+      leaveToStart('');
+      return;
+    }
+    for (const b of [ui.newChat, ui.sideNew, ui.restart]) b.disabled = true;
+    try {
+      const { entry, messages } = await createSession(name);
+      openConversation(entry, messages, true);
+    } catch (err) {
+      leaveToStart(name);
+      startError(err.message);
+    } finally {
+      for (const b of [ui.newChat, ui.sideNew, ui.restart]) b.disabled = false;
+    }
+  }
+
+  function leaveToStart(prefill) {
+    if (current) current.close();
+    current = null;
+    setItem(CURRENT_KEY, '');
+    ui.messages.replaceChildren();
+    renderList();
+    startPage(prefill);
+  }
+
+  function switchTo(token) {
+    closeDrawer(false);
+    if (current && current.token === token) {
+      ui.input.focus();
+      return;
+    }
+    const entry = source.get(token);
+    if (entry) openConversation(entry, []);
+  }
+
+  // deleteConversation deletes a session on the server (DELETE /token) and from the list.
+  async function deleteConversation(token) {
+    let res;
+    try {
+      res = await fetch(`token?token=${encodeURIComponent(token)}`, { method: 'DELETE' });
+    } catch (_) {
+      tell('Cannot reach the server: the chat was not deleted.');
+      return false;
+    }
+    if (!res.ok) {
+      tell(`The server did not delete the chat (${res.status}).`);
+      return false;
+    }
+    const wasOpen = current && current.token === token;
+    if (wasOpen) {
+      current.close();
+      current = null;
+    }
+    source.drop(token);
+    if (wasOpen) {
+      const next = source.all()[0];
+      if (next) openConversation(next, []); else leaveToStart(knownName());
+    }
+    return true;
+  }
+
+  // tell shows text where the user is looking: the chat's notice, or the start page's error.
+  function tell(text) {
+    if (!ui.chat.hidden) notice(text); else startError(text);
   }
 
   // ---- start page --------------------------------------------------------------------------
@@ -139,60 +422,37 @@
     ui.startError.hidden = true;
     ui.name.removeAttribute('aria-invalid');
     try {
-      const res = await fetch('token', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ name }),
-      });
-      const body = await res.json().catch(() => null);
-      if (res.status === 429) {
-        startError('Too many new chats from this address. Try again in a minute.');
-      } else if (!res.ok || !body || !body.token) {
-        const d = body && body.detail;
-        startError((d && (d.msg || (typeof d === 'string' && d))) || `The server refused: ${res.status}.`);
-      } else {
-        const s = { token: body.token, name: body.name || name, offset: '0' };
-        save(s);
-        openChat(s, body.messages || [], true);
-      }
-    } catch (_) {
-      startError('Cannot reach the server. Check the connection and try again.');
+      const { entry, messages } = await createSession(name);
+      openConversation(entry, messages, true);
+    } catch (err) {
+      startError(err.message);
     } finally {
       ui.startButton.disabled = false;
     }
   });
 
-  // ---- chat page ---------------------------------------------------------------------------
-
-  let current = null; // the open Chat
-
-  // openChat shows the chat of saved; fresh means it was just created (nothing to load).
-  function openChat(saved, messages, fresh) {
-    if (current) current.close();
-    current = new Chat(saved);
-    current.start(messages, fresh);
-  }
-
-  function leave() {
-    if (current) current.close();
-    current = null;
-    forget();
-    ui.messages.replaceChildren();
-    startPage();
-  }
-
-  ui.newChat.addEventListener('click', leave);
-  ui.restart.addEventListener('click', leave);
+  ui.newChat.addEventListener('click', newChat);
+  ui.sideNew.addEventListener('click', newChat);
+  ui.restart.addEventListener('click', newChat);
   ui.noticeClose.addEventListener('click', () => { ui.notice.hidden = true; ui.input.focus(); });
 
+  let noticeTimer = 0;
+
+  function notice(text) {
+    ui.noticeText.textContent = text;
+    ui.notice.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => { ui.notice.hidden = true; }, NOTICE_MS);
+  }
   class Chat {
-    constructor(saved) {
-      this.token = saved.token;
-      this.name = saved.name || '';
+    constructor(entry) {
+      this.token = entry.token;
+      this.name = entry.name || '';
+      this.title = entry.title || '';
       // lastOffset: the newest frame handled (resume point of this page's reconnects).
       // savedOffset: the newest frame after which no reply was half-streamed; a reload resumes
       // from it, so a reply in progress is replayed from its first delta.
-      this.lastOffset = saved.offset || '0';
+      this.lastOffset = entry.offset || '0';
       this.savedOffset = this.lastOffset;
       this.byID = new Map(); // message id -> <li>
       this.unacked = new Map(); // client_id -> {el, text, state: 'sending'|'failed'}
@@ -214,8 +474,7 @@
 
     start(messages, fresh) {
       show('chat');
-      ui.title.textContent = this.name || 'Chat';
-      document.title = this.name ? `Chat · ${this.name}` : 'Chat';
+      this.showTitle();
       ui.messages.replaceChildren();
       ui.expired.hidden = true;
       ui.composer.hidden = false;
@@ -224,6 +483,7 @@
       this.refreshEmpty();
       this.updateStop();
       ui.input.focus();
+      scrollToEnd(true);
       window.addEventListener('online', this.onOnline);
       window.addEventListener('offline', this.onOffline);
       document.addEventListener('visibilitychange', this.onVisible);
@@ -237,7 +497,6 @@
       this.closed = true;
       clearTimeout(this.retryTimer);
       clearTimeout(this.stopTimer);
-      clearTimeout(this.noticeTimer);
       window.removeEventListener('online', this.onOnline);
       window.removeEventListener('offline', this.onOffline);
       document.removeEventListener('visibilitychange', this.onVisible);
@@ -246,7 +505,20 @@
     }
 
     persist() {
-      save({ token: this.token, name: this.name, offset: this.savedOffset });
+      source.put({ token: this.token, offset: this.savedOffset });
+    }
+
+    showTitle() {
+      ui.title.textContent = this.title || 'New chat';
+      document.title = this.title ? `${this.title} · Chat` : 'Chat';
+    }
+
+    // setTitle names the conversation after its first message, once.
+    setTitle(title) {
+      if (this.title || !title) return;
+      this.title = title;
+      this.showTitle();
+      source.put({ token: this.token, title });
     }
 
     // sync loads the conversation from /refresh_token and merges it into the page. It
@@ -263,12 +535,13 @@
           }
           if (!res.ok) throw new Error(`status ${res.status}`);
           const body = await res.json();
+          if (this.closed) return false; // the user went to another conversation meanwhile
           if (body.name && body.name !== this.name) {
             this.name = body.name;
-            ui.title.textContent = this.name;
-            this.persist();
+            source.put({ token: this.token, name: this.name });
           }
           this.applyHistory(body.messages || []);
+          this.setTitle(titleOf(body.messages || []));
           this.synced = true;
           return true;
         } catch (_) {
@@ -315,7 +588,7 @@
       }
       this.refreshEmpty();
       this.updateStop();
-      this.scrollToEnd(true);
+      scrollToEnd(true);
     }
 
     // ---- the socket ----
@@ -369,7 +642,7 @@
         this.setConn('waiting', 'Checking the session…');
         this.sync().then((ok) => {
           if (!ok) return;
-          this.notice(ev.reason || 'The server closed the connection.');
+          notice(ev.reason || 'The server closed the connection.');
           this.scheduleReconnect();
         });
         return;
@@ -444,22 +717,22 @@
       if (!el) {
         el = this.bubble('bot');
         el.classList.add('streaming');
+        // Screen readers say the reply once it is written (aria-busy), not word by word.
+        el.setAttribute('aria-live', 'polite');
         el.setAttribute('aria-busy', 'true');
         setTime(el.querySelector('time'));
         this.place(el, f.reply_to);
         this.streaming.set(f.reply_to, el);
       }
-      const text = el.querySelector('.text');
-      const stick = this.nearEnd();
-      if (f.restart) text.textContent = '';
-      if (f.text) text.append(f.text); // a text node, never HTML
+      const stick = nearEnd();
+      showText(el, (f.restart ? '' : el.source || '') + (f.text || ''));
       this.updateStop();
-      this.scrollToEnd(stick);
+      scrollToEnd(stick);
     }
 
     onMessage(f) {
       if (!f.id || this.byID.has(f.id)) return;
-      const stick = this.nearEnd();
+      const stick = nearEnd();
       let el = f.reply_to && this.streaming.get(f.reply_to);
       if (el) {
         this.streaming.delete(f.reply_to);
@@ -469,22 +742,23 @@
       }
       this.fill(el, f);
       if (f.reply_to) this.answered.add(f.reply_to);
+      source.put({ token: this.token, active: Date.now() });
       this.stopping = false;
       this.refreshEmpty();
       this.updateStop();
-      this.scrollToEnd(stick);
+      scrollToEnd(stick);
     }
 
     onError(f) {
       const text = f.msg || ERROR_TEXT[f.code] || 'Something went wrong.';
       switch (f.code) {
         case 'history_truncated':
-          this.notice(ERROR_TEXT.history_truncated);
+          notice(ERROR_TEXT.history_truncated);
           this.sync();
           return;
         case 'model_error': {
           if (!f.reply_to) break;
-          const stick = this.nearEnd();
+          const stick = nearEnd();
           let el = this.streaming.get(f.reply_to);
           this.streaming.delete(f.reply_to);
           if (!el) {
@@ -494,12 +768,12 @@
           el.classList.remove('streaming');
           el.classList.add('error');
           el.removeAttribute('aria-busy');
-          el.querySelector('.text').textContent = `${ERROR_TEXT.model_error} ${f.msg || ''}`.trim();
+          showText(el, `${ERROR_TEXT.model_error} ${f.msg || ''}`.trim());
           setTime(el.querySelector('time'));
           this.answered.add(f.reply_to);
           this.stopping = false;
           this.updateStop();
-          this.scrollToEnd(stick);
+          scrollToEnd(stick);
           return;
         }
         case 'rate_limited':
@@ -516,14 +790,14 @@
         default:
           break;
       }
-      this.notice(text);
+      notice(text);
     }
 
     tooBig() {
       // The server closed on a frame over its limit: the newest message not acknowledged.
       const last = [...this.unacked.values()].filter((m) => m.state === 'sending').pop();
       if (last) this.failed(last, 'Too long, not sent', false);
-      this.notice('That message is too long for the server. Shorten it and send it again.');
+      notice('That message is too long for the server. Shorten it and send it again.');
     }
 
     // ---- the page ----
@@ -535,9 +809,9 @@
       li.dataset.role = role;
       const b = document.createElement('div');
       b.className = 'bubble';
-      const p = document.createElement('p');
-      p.className = 'text';
-      b.append(p);
+      const text = document.createElement('div');
+      text.className = 'text';
+      b.append(text);
       const meta = document.createElement('div');
       meta.className = 'meta';
       const who = document.createElement('span');
@@ -546,7 +820,9 @@
       const t = document.createElement('time');
       const status = document.createElement('span');
       status.className = 'status';
-      meta.append(who, t, status);
+      const actions = document.createElement('span');
+      actions.className = 'actions';
+      meta.append(who, t, status, actions);
       li.append(b, meta);
       return li;
     }
@@ -558,7 +834,7 @@
       el.dataset.id = m.id;
       el.dataset.state = m.stopped ? 'stopped' : 'done';
       if (m.reply_to) el.dataset.replyTo = m.reply_to;
-      el.querySelector('.text').textContent = m.msg == null ? '' : String(m.msg);
+      showText(el, m.msg == null ? '' : String(m.msg));
       setTime(el.querySelector('time'), m.timestamp);
       const status = el.querySelector('.status');
       status.replaceChildren();
@@ -568,7 +844,14 @@
         tag.textContent = 'Stopped';
         status.append(tag);
       }
+      el.querySelector('.actions').replaceChildren(...this.messageActions(el, m));
       this.byID.set(m.id, el);
+    }
+
+    // messageActions are the buttons under a stored message. None yet: Regenerate joins them,
+    // on the last reply, once the server answers {"type":"regenerate"} (issue 17).
+    messageActions(/* el, m */) {
+      return [];
     }
 
     // place puts a reply right after the message it answers (conversation order, as a reload
@@ -617,19 +900,21 @@
       const frame = JSON.stringify({ type: 'message', msg: text, client_id: cid });
       const size = bytes(frame);
       if (size > MAX_FRAME_BYTES) {
-        this.notice(`That message is too long to send (${size} bytes with its envelope; the limit is ${MAX_FRAME_BYTES}). Shorten it.`);
+        notice(`That message is too long to send (${size} bytes with its envelope; the limit is ${MAX_FRAME_BYTES}). Shorten it.`);
         return false;
       }
       const el = this.bubble('human');
       el.dataset.clientId = cid;
       el.dataset.state = 'sending';
-      el.querySelector('.text').textContent = text;
+      showText(el, text);
       setTime(el.querySelector('time'));
       el.querySelector('.status').textContent = 'Sending…';
       ui.messages.append(el);
       this.unacked.set(cid, { el, text, state: 'sending' });
+      this.setTitle(titleOf(text));
+      source.put({ token: this.token, active: Date.now() });
       this.refreshEmpty();
-      this.scrollToEnd(true);
+      scrollToEnd(true);
       this.transmit(cid);
       if (!this.ws) this.reconnectNow();
       return true;
@@ -662,7 +947,8 @@
 
     expire() {
       this.close();
-      forget();
+      source.drop(this.token);
+      setItem(CURRENT_KEY, '');
       this.setConn('expired', 'Session ended');
       ui.composer.hidden = true;
       ui.notice.hidden = true;
@@ -672,25 +958,11 @@
       ui.restart.focus();
     }
 
-    notice(text) {
-      ui.noticeText.textContent = text;
-      ui.notice.hidden = false;
-      clearTimeout(this.noticeTimer);
-      this.noticeTimer = setTimeout(() => { ui.notice.hidden = true; }, NOTICE_MS);
-    }
-
     refreshEmpty() {
       ui.empty.hidden = ui.messages.childElementCount > 0;
     }
-
-    nearEnd() {
-      return ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 80;
-    }
-
-    scrollToEnd(really) {
-      if (really) ui.log.scrollTop = ui.log.scrollHeight;
-    }
   }
+
 
   // ---- composer ----------------------------------------------------------------------------
 
@@ -724,7 +996,11 @@
 
   // ---- boot --------------------------------------------------------------------------------
 
-  const saved = loadSaved();
-  if (saved) openChat(saved, []);
-  else startPage();
+  // The conversation open last, else the most recent one, else the start page; then check the
+  // others are still there (the open one checks itself as it loads).
+  const last = source.get(getItem(CURRENT_KEY)) || source.all()[0];
+  if (last) openConversation(last, []);
+  else startPage(getItem(NAME_KEY));
+  renderList();
+  source.check(last && last.token);
 })();

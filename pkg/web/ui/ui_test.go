@@ -104,3 +104,26 @@ func TestHandlerRefusesOtherMethodsAndPaths(t *testing.T) {
 		t.Fatalf("HEAD = %d %q", res.StatusCode, body)
 	}
 }
+
+// TestScriptsNeverParseHTML: no script of the page writes HTML or runs strings as code; text
+// reaches the page as text nodes, or through markdown.js, which builds elements one by one.
+// (The CSP would refuse inline handlers and eval; this keeps the code from needing them.)
+func TestScriptsNeverParseHTML(t *testing.T) {
+	t.Parallel()
+	forbidden := regexp.MustCompile(`innerHTML|outerHTML|insertAdjacentHTML|document\.write|DOMParser|createContextualFragment|srcdoc|\beval\(|new Function|setAttribute\(\s*['"]on|\.on[a-z]+\s*=\s*['"]`)
+	srv := httptest.NewServer(ui.Handler())
+	defer srv.Close()
+	_, index := get(t, srv, "GET", "/", nil)
+	scripts := regexp.MustCompile(`<script src="([^"]+)"`).FindAllStringSubmatch(index, -1)
+	if len(scripts) < 3 {
+		t.Fatalf("index.html loads %v, want markdown.js, conversations.js and app.js", scripts)
+	}
+	for _, m := range scripts {
+		_, body := get(t, srv, "GET", "/"+m[1], nil)
+		for i, line := range strings.Split(body, "\n") {
+			if hit := forbidden.FindString(line); hit != "" {
+				t.Errorf("%s:%d uses %s: %s", m[1], i+1, hit, strings.TrimSpace(line))
+			}
+		}
+	}
+}

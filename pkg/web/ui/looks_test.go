@@ -81,7 +81,8 @@ func TestBrowserLooks(t *testing.T) {
 
 	// A phone: nothing overflows sideways; the wide table and the code scroll in their boxes.
 	p.do(chromedp.EmulateViewport(375, 740, chromedp.EmulateMobile))
-	p.waitFor(5*time.Second, "the phone layout", `document.documentElement.clientWidth === 375`)
+	hidden := `getComputedStyle(document.querySelector('#side')).visibility === 'hidden'`
+	p.waitFor(5*time.Second, "the phone layout, the side panel put away", `document.documentElement.clientWidth === 375 && `+hidden)
 	fits := eval[map[string]any](p, `(() => {
 	  const w = document.documentElement.clientWidth;
 	  const wide = [...document.querySelectorAll('.bubble, .code-block, .table-wrap, #composer, #send, .bar')]
@@ -98,8 +99,7 @@ func TestBrowserLooks(t *testing.T) {
 	}
 
 	// The side panel is a drawer: hidden, opened by the menu button, closed with Escape.
-	hidden := `getComputedStyle(document.querySelector('#side')).visibility === 'hidden'`
-	p.waitFor(5*time.Second, "the drawer closed, its button shown", hidden+` && `+visible("#side-open"))
+	p.waitFor(5*time.Second, "the drawer's button", visible("#side-open"))
 	p.do(chromedp.Click(chromedp.ID("side-open")))
 	p.waitFor(5*time.Second, "the drawer open, focus in it",
 		`!(`+hidden+`) && document.querySelector('#side').contains(document.activeElement) && document.querySelector('#side-open').getAttribute('aria-expanded') === 'true'`)

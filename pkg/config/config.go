@@ -11,6 +11,7 @@ type Config struct {
 	Stream  Stream  `mapstructure:"stream"`
 	Worker  Worker  `mapstructure:"worker"`
 	LLM     LLM     `mapstructure:"llm"`
+	Auth    Auth    `mapstructure:"auth"`
 	Limits  Limits  `mapstructure:"limits"`
 	Log     Log     `mapstructure:"log"`
 }
@@ -71,6 +72,24 @@ type LLM struct {
 	EchoDelay    time.Duration `mapstructure:"echo_delay"`
 }
 
+// Auth says who may use the service: anyone (mode none) or the bearers of the application's
+// JWTs (mode jwt), verified with an HMAC secret or the identity provider's JWKS.
+type Auth struct {
+	Mode        string        `mapstructure:"mode"`
+	JWTSecret   string        `mapstructure:"jwt_secret"`
+	JWKSURL     string        `mapstructure:"jwks_url"`
+	JWKSRefresh time.Duration `mapstructure:"jwks_refresh"`
+	Issuer      string        `mapstructure:"issuer"`
+	Audience    string        `mapstructure:"audience"`
+	Leeway      time.Duration `mapstructure:"leeway"`
+}
+
+// Auth modes.
+const (
+	AuthNone = "none"
+	AuthJWT  = "jwt"
+)
+
 // Limits bounds what one client or session may do.
 type Limits struct {
 	MaxMessageBytes        int `mapstructure:"max_message_bytes"`
@@ -82,6 +101,9 @@ type Limits struct {
 	MaxHeaderBytes         int `mapstructure:"max_header_bytes"`
 	SendQueueFrames        int `mapstructure:"send_queue_frames"`
 	SendQueueBytes         int `mapstructure:"send_queue_bytes"`
+
+	SessionsPerMinutePerUser int `mapstructure:"sessions_per_minute_per_user"`
+	MessagesPerMinutePerUser int `mapstructure:"messages_per_minute_per_user"`
 }
 
 // Log configures log/slog.

@@ -215,3 +215,52 @@ func TestWebLimits(t *testing.T) {
 		t.Errorf("server.read_timeout 0s: got %v", err)
 	}
 }
+
+// The auth.* keys: defaults, a secret from the environment, and every refusal as one line
+// that names the key and never the secret.
+func TestAuthKeys(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, err := config.Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Auth.Mode != config.AuthNone || c.Auth.Leeway != 30*time.Second || c.Auth.JWKSRefresh != 5*time.Minute ||
+		c.Limits.SessionsPerMinutePerUser != 30 || c.Limits.MessagesPerMinutePerUser != 120 {
+		t.Fatalf("defaults: %+v %+v", c.Auth, c.Limits)
+	}
+	const secret = "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t"
+	t.Setenv("CHATBOT_AUTH_JWT_SECRET", secret)
+	c, err = config.Load(flags(t, "--auth.mode", "jwt", "--auth.leeway", "0s", "--limits.messages_per_minute_per_user", "7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Auth.JWTSecret != secret || c.Auth.Leeway != 0 || c.Limits.MessagesPerMinutePerUser != 7 {
+		t.Fatalf("set values not loaded: %+v %+v", c.Auth, c.Limits)
+	}
+	t.Setenv("CHATBOT_AUTH_JWT_SECRET", "")
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--auth.mode", "jwt"}, "auth.mode: jwt needs exactly one of auth.jwt_secret (HMAC) and auth.jwks_url (public keys), got neither"},
+		{[]string{"--auth.mode", "jwt", "--auth.jwt_secret", secret, "--auth.jwks_url", "https://idp/jwks", "--auth.issuer", "x"},
+			"auth.mode: jwt needs exactly one of auth.jwt_secret (HMAC) and auth.jwks_url (public keys), got both"},
+		{[]string{"--auth.mode", "jwt", "--auth.jwt_secret", "short-s3cr3t"}, "auth.jwt_secret: must be at least 32 bytes, got 12"},
+		{[]string{"--auth.mode", "jwt", "--auth.jwks_url", "https://idp.example.com/jwks"}, "auth.issuer: is required with auth.jwks_url (the iss of the provider's tokens)"},
+		{[]string{"--auth.mode", "jwt", "--auth.jwks_url", "idp/jwks", "--auth.issuer", "x"}, `auth.jwks_url: want https://host/path, got "idp/jwks"`},
+		{[]string{"--auth.mode", "oauth"}, `auth.mode: want none or jwt, got "oauth"`},
+		{[]string{"--auth.jwt_secret", secret}, "auth.jwt_secret: is set but auth.mode is none, so nothing would check JWTs: set auth.mode to jwt, or unset auth.jwt_secret"},
+		{[]string{"--auth.mode", "jwt", "--auth.jwt_secret", secret, "--auth.leeway", "-1s"}, "auth.leeway: must be between 0s and 10m, got -1s"},
+		{[]string{"--auth.mode", "jwt", "--auth.jwt_secret", secret, "--auth.jwks_refresh", "10ms"}, "auth.jwks_refresh: must be at least 1s, got 10ms"},
+		{[]string{"--limits.sessions_per_minute_per_user", "0"}, "limits.sessions_per_minute_per_user: must be greater than 0, got 0"},
+	} {
+		_, err := config.Load(flags(t, c.args...))
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%v: got %v, want exactly %q", c.args, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("%v: the error shows the secret: %v", c.args, err)
+		}
+	}
+}

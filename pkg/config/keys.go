@@ -50,6 +50,14 @@ var Keys = []Key{
 	{"llm.max_retries", 3, "retries of a failed model call before the user gets an error"},
 	{"llm.echo_delay", time.Duration(0), "how long the echo model takes per reply, streamed word by word"},
 
+	{"auth.mode", "none", "none (anyone who reaches serve may open sessions) or jwt (every request carries a JWT of the application's login)"},
+	{"auth.jwt_secret", "", "HMAC secret of the JWTs (HS256/384/512), at least 32 bytes; prefer the environment (CHATBOT_AUTH_JWT_SECRET); never logged"},
+	{"auth.jwks_url", "", "the identity provider's JWKS URL (RS256/384/512, PS256, ES256/384, EdDSA); with mode jwt, set this or auth.jwt_secret"},
+	{"auth.jwks_refresh", 5 * time.Minute, "how often the JWKS is fetched again, and the least time between two fetches for a kid it does not hold"},
+	{"auth.issuer", "", "the iss every JWT must carry; required with auth.jwks_url"},
+	{"auth.audience", "", "when set, the aud every JWT must carry"},
+	{"auth.leeway", 30 * time.Second, "clock skew allowed on a JWT's exp, nbf and iat"},
+
 	{"limits.max_message_bytes", 4096, "largest user message (WebSocket frame) in bytes"},
 	{"limits.messages_per_minute", 60, "messages per session per minute"},
 	{"limits.max_pending", 16, "unanswered messages per session"},
@@ -59,6 +67,9 @@ var Keys = []Key{
 	{"limits.max_header_bytes", 32 << 10, "largest HTTP request headers in bytes (net/http allows 4 KiB more); larger ones get 431"},
 	{"limits.send_queue_frames", 256, "frames waiting for a socket that does not read before it is closed with 1013 (the client resumes)"},
 	{"limits.send_queue_bytes", 1 << 20, "bytes waiting for a socket that does not read before it is closed with 1013 (the client resumes)"},
+
+	{"limits.sessions_per_minute_per_user", 30, "POST /token per user per minute (auth.mode jwt)"},
+	{"limits.messages_per_minute_per_user", 120, "messages per user per minute, all their sessions together (auth.mode jwt)"},
 
 	{"log.level", "info", "debug, info, warn or error"},
 	{"log.format", "json", "json or text"},

@@ -115,6 +115,9 @@ func (c *Config) Validate() error {
 	if c.Limits.SendQueueBytes < 64<<10 {
 		bad("limits.send_queue_bytes", "must be at least 65536 (a socket is closed when one frame does not fit), got %d", c.Limits.SendQueueBytes)
 	}
+	c.validateAuth(bad)
+	positive("limits.sessions_per_minute_per_user", int64(c.Limits.SessionsPerMinutePerUser))
+	positive("limits.messages_per_minute_per_user", int64(c.Limits.MessagesPerMinutePerUser))
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -126,6 +129,50 @@ func (c *Config) Validate() error {
 		bad("log.format", "want json or text, got %q", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+// minSecretBytes is the shortest auth.jwt_secret (auth.MinSecretBytes: 256 bits for HS256).
+const minSecretBytes = 32
+
+// validateAuth checks the auth.* keys. With mode jwt exactly one of auth.jwt_secret and
+// auth.jwks_url is set, reported as one line; with mode none neither is, so a secret set for
+// a mode left at none does not pass for protection. The secret itself is never printed.
+func (c *Config) validateAuth(bad func(key, format string, args ...any)) {
+	a := c.Auth
+	switch a.Mode {
+	case AuthNone:
+		for _, kv := range [][2]string{{"auth.jwt_secret", a.JWTSecret}, {"auth.jwks_url", a.JWKSURL}} {
+			if kv[1] != "" {
+				bad(kv[0], "is set but auth.mode is none, so nothing would check JWTs: set auth.mode to jwt, or unset %s", kv[0])
+			}
+		}
+		return
+	case AuthJWT:
+	default:
+		bad("auth.mode", "want none or jwt, got %q", a.Mode)
+		return
+	}
+	switch {
+	case a.JWTSecret == "" && a.JWKSURL == "":
+		bad("auth.mode", "jwt needs exactly one of auth.jwt_secret (HMAC) and auth.jwks_url (public keys), got neither")
+	case a.JWTSecret != "" && a.JWKSURL != "":
+		bad("auth.mode", "jwt needs exactly one of auth.jwt_secret (HMAC) and auth.jwks_url (public keys), got both")
+	case a.JWTSecret != "" && len(a.JWTSecret) < minSecretBytes:
+		bad("auth.jwt_secret", "must be at least %d bytes, got %d", minSecretBytes, len(a.JWTSecret))
+	case a.JWKSURL != "":
+		if u, err := url.Parse(a.JWKSURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("auth.jwks_url", "want https://host/path, got %q", RedactURL(a.JWKSURL))
+		}
+		if a.Issuer == "" {
+			bad("auth.issuer", "is required with auth.jwks_url (the iss of the provider's tokens)")
+		}
+	}
+	if a.JWKSRefresh < time.Second {
+		bad("auth.jwks_refresh", "must be at least 1s, got %s", a.JWKSRefresh)
+	}
+	if a.Leeway < 0 || a.Leeway > 10*time.Minute {
+		bad("auth.leeway", "must be between 0s and 10m, got %s", a.Leeway)
+	}
 }
 
 // RedactURL returns u with its credentials replaced by "xxxxx", for logs and errors. Nothing

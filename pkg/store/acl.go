@@ -16,6 +16,8 @@ var ACLCommands = []string{
 	"hset", "hget", "hmget", "hincrby", "hdel", "hlen", "hgetall",
 	"lrange", "lindex", "lpop", "rpush", "ltrim", "llen",
 	"xadd", "publish",
+	// The index of a user's sessions (auth.mode jwt: user.go).
+	"zadd", "zrem", "zremrangebyscore", "zrange",
 	// Reads of a session's event stream (resume, gap filling).
 	"xrange", "xrevrange", "xlen",
 	// The web tier's session notifications: one named connection per process (pubsub.go).

@@ -168,6 +168,7 @@ func TestACLUser(t *testing.T) {
 			defer s.Close()
 
 			exerciseSessionFlows(t, ctx, s)
+			exerciseUserFlows(t, ctx, s)
 			exerciseNotifications(t, ctx, s)
 			exerciseRequestStreams(t, ctx, s)
 			if denied := aclDenials(t, a, user); len(denied) > 0 {
@@ -310,6 +311,38 @@ func TestSecurityDocShowsACLLine(t *testing.T) {
 	if !strings.Contains(string(doc), line) {
 		t.Fatalf("SECURITY.md does not show the ACL line of store.ACLSetUser; want:\n%s", line)
 	}
+}
+
+// exerciseUserFlows runs what auth.mode jwt adds: sessions owned by a user, their limits,
+// the user's index and its listing.
+func exerciseUserFlows(t *testing.T, ctx context.Context, s *store.Store) {
+	t.Helper()
+	check := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	sess, err := s.CreateSessionFor(ctx, "acl-user", "mine", 10)
+	check("create a user's session", err)
+	_, err = s.Send(ctx, sess.Token, human("hello"), store.SendLimits{MaxPending: 5, MessagesPerMinute: 5, User: "acl-user", MessagesPerMinutePerUser: 5})
+	check("send as a user", err)
+	_, err = s.GetSessionOf(ctx, "acl-user", sess.Token, true)
+	check("read as the owner", err)
+	_, err = s.IsSessionOf(ctx, "acl-user", sess.Token)
+	check("check the owner", err)
+	_, err = s.ListSessions(ctx, "acl-user", "", 10)
+	check("list", err)
+	s.Client().Do(ctx, s.Client().B().Del().Key(s.Keys().Session(sess.Token)).Build())
+	list, err := s.ListSessions(ctx, "acl-user", "", 10) // prunes the vanished session (ZREM)
+	check("list after the session vanished", err)
+	if len(list.Sessions) != 0 {
+		t.Fatalf("listed %v", list.Sessions)
+	}
+	sess, err = s.CreateSessionFor(ctx, "acl-user", "mine", 10)
+	check("create", err)
+	_, err = s.DeleteSessionOf(ctx, "acl-user", sess.Token)
+	check("delete as the owner", err)
 }
 
 // exerciseNotifications subscribes to a session's notify channel through the store's

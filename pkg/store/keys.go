@@ -1,6 +1,8 @@
 package store
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"hash/fnv"
 	"strconv"
 )
@@ -29,7 +31,8 @@ func (k Keys) Prefix() string { return k.prefix }
 func (k Keys) tagged(token, suffix string) string { return k.prefix + "{" + token + "}" + suffix }
 
 // Session is the session hash: name, start, seq (last queued), done (last answered), last
-// (last event ID), events (events written), started (turn a worker last began), stop.
+// (last event ID), events (events written), started (turn a worker last began), stop, and
+// with auth.mode jwt user (the owner's sub) and title.
 func (k Keys) Session(token string) string { return k.tagged(token, "") }
 
 // Messages is the history list, one JSON Message per entry.
@@ -60,6 +63,29 @@ func (k Keys) SessionKeys(token string) []string {
 		k.Clients(token), k.Rate(token), k.Lease(token),
 	}
 }
+
+// A user's keys (auth.mode jwt) carry the hash tag {UserTag(sub)}: they share a cluster slot,
+// and a sub of any bytes makes a key name of fixed shape that does not show it.
+
+// UserTag is the tag of a user's keys: 32 hex digits of the SHA-256 of the sub.
+func UserTag(user string) string {
+	sum := sha256.Sum256([]byte(user))
+	return hex.EncodeToString(sum[:16])
+}
+
+func (k Keys) user(user, suffix string) string {
+	return k.prefix + "user:{" + UserTag(user) + "}" + suffix
+}
+
+// UserSessions is the user's index of sessions: a sorted set of tokens scored by the time of
+// their last activity (Unix ms). It expires, and its members leave it, session.ttl after it.
+func (k Keys) UserSessions(user string) string { return k.user(user, ":sessions") }
+
+// UserMessages counts the user's messages in the current one-minute window.
+func (k Keys) UserMessages(user string) string { return k.user(user, ":messages") }
+
+// UserCreated counts the sessions the user created in the current one-minute window.
+func (k Keys) UserCreated(user string) string { return k.user(user, ":created") }
 
 // Requests is the request stream of partition p, consumed by the workers group.
 func (k Keys) Requests(p int) string { return k.prefix + "requests:{" + strconv.Itoa(p) + "}" }

@@ -36,18 +36,22 @@ local function num(v) return tonumber(v or '0') or 0 end
 func script(body string) *rueidis.Lua { return rueidis.NewLuaScript(prelude + body) }
 
 // createScript makes a new session.
-// ARGV[4] name, ARGV[5] session start (RFC 3339). Returns 1.
+// ARGV[4] name, ARGV[5] session start (RFC 3339), ARGV[6] the owner's sub ('' for none:
+// auth.mode none). Returns 1.
 var createScript = script(`
 redis.call('HSET', H, 'name', ARGV[4], 'start', ARGV[5], 'seq', 0, 'done', 0)
+if ARGV[6] ~= '' then redis.call('HSET', H, 'user', ARGV[6]) end
 touch()
 return 1
 `)
 
-// getScript reads a session: {name, start, history, pending}, or nil when it does not exist.
-// ARGV[4] "1" slides the TTL.
+// getScript reads a session: {name, start, history, pending}, or nil when it does not exist
+// or belongs to someone else. ARGV[4] "1" slides the TTL, ARGV[5] the caller's sub ('' for
+// anyone: auth.mode none).
 var getScript = script(`
-if redis.call('EXISTS', H) == 0 then return false end
-local h = redis.call('HMGET', H, 'name', 'start')
+local h = redis.call('HMGET', H, 'name', 'start', 'user')
+if not h[1] then return false end
+if ARGV[5] ~= '' and h[3] ~= ARGV[5] then return false end
 local msgs = redis.call('LRANGE', MSGS, 0, -1)
 local pend = redis.call('LRANGE', PEND, 0, -1)
 if ARGV[4] == '1' then touch() end
@@ -55,7 +59,9 @@ return {h[1], h[2], msgs, pend}
 `)
 
 // deleteScript removes every key of the session and tells its sockets. Returns 1 if it existed.
+// ARGV[4] the caller's sub ('' for anyone): a session of someone else is left alone (0).
 var deleteScript = script(`
+if ARGV[4] ~= '' and redis.call('HGET', H, 'user') ~= ARGV[4] then return 0 end
 local existed = redis.call('EXISTS', H)
 redis.call('DEL', H, MSGS, PEND, OUT, CLI, RATE, LEASE)
 if existed == 1 then redis.call('PUBLISH', CHAN, 'deleted') end
@@ -82,6 +88,8 @@ return redis.call('LLEN', MSGS)
 // On a single Redis (no cluster: every key is on the one node) the caller also gives KEYS[8]
 // the session's request stream, ARGV[11] its max length and ARGV[12] the token: the script
 // then adds the request itself (see enqueue), so send is one round trip and one atomic step.
+// ARGV[13], when given (auth.mode jwt; ARGV[11] and ARGV[12] are then given too), is the
+// session's title: kept with the first message.
 // Returns {"ok", seq, offset} | {"dup", "seq id offset", done} | {"expired"} |
 // {"too_many_pending"} | {"rate_limited", ms until the window ends}.
 var sendScript = script(`
@@ -109,6 +117,7 @@ local used = num(redis.call('GET', RATE))
 if used >= tonumber(ARGV[8]) then return {'rate_limited', redis.call('PTTL', RATE)} end
 if used == 0 then redis.call('SET', RATE, 1, 'PX', 60000) else redis.call('INCR', RATE) end
 seq = redis.call('HINCRBY', H, 'seq', 1)
+if seq == 1 and ARGV[13] then redis.call('HSET', H, 'title', ARGV[13]) end
 redis.call('RPUSH', PEND, ARGV[4])
 local off = emit('ack', ARGV[9], h[4])
 if cid ~= '' then

@@ -20,19 +20,32 @@ var (
 	ErrTooManyPending = errors.New("too many messages waiting for a reply")
 )
 
-// RateLimitError is ErrRateLimited with the time until the window ends.
-type RateLimitError struct{ RetryAfter time.Duration }
+// RateLimitError is ErrRateLimited with the time until the window ends. User says the limit
+// reached is the user's (limits.messages_per_minute_per_user, all their sessions together),
+// not the session's.
+type RateLimitError struct {
+	RetryAfter time.Duration
+	User       bool
+}
 
 func (e *RateLimitError) Error() string {
+	if e.User {
+		return fmt.Sprintf("too many messages this minute from this user: wait %s", e.RetryAfter.Round(time.Second))
+	}
 	return fmt.Sprintf("too many messages this minute: wait %s", e.RetryAfter.Round(time.Second))
 }
 
 func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
 
-// SendLimits are the per-session limits Send checks.
+// SendLimits are the limits Send checks: per session, and with User (auth.mode jwt) per user.
 type SendLimits struct {
 	MaxPending        int
 	MessagesPerMinute int
+	// User is the sender's sub (auth.mode jwt; "" for none). With it, Send counts the
+	// message against MessagesPerMinutePerUser (0: no limit) and marks the session active in
+	// the user's index (ListSessions), and the session's first message gives it its title.
+	User                     string
+	MessagesPerMinutePerUser int
 }
 
 // Sent is the outcome of Send.
@@ -54,6 +67,12 @@ func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim Se
 	if err != nil {
 		return Sent{}, err
 	}
+	if lim.User != "" {
+		// The user's limit first: a message over it is neither kept nor counted for the session.
+		if err := s.touchUser(ctx, lim.User, s.keys.UserMessages(lim.User), token, lim.MessagesPerMinutePerUser); err != nil {
+			return Sent{}, err
+		}
+	}
 	ack, _ := json.Marshal(chat.Event{Type: chat.FrameAck, ID: msg.ID, ClientID: msg.ClientID})
 	args := []string{string(body), msg.ID, msg.ClientID, strconv.Itoa(lim.MaxPending),
 		strconv.Itoa(lim.MessagesPerMinute), string(ack), strconv.Itoa(s.opt.HistoryMax)}
@@ -61,7 +80,12 @@ func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim Se
 	if s.oneNode {
 		// The request stream is on the same node: the script adds the request too.
 		more = []string{s.keys.Requests(Partition(token, s.opt.Partitions))}
+	}
+	if s.oneNode || lim.User != "" {
 		args = append(args, strconv.Itoa(s.opt.StreamMaxLen), token)
+	}
+	if lim.User != "" {
+		args = append(args, chat.Title(msg.Msg))
 	}
 	status, rest, err := reply(s.runKeys(ctx, sendScript, token, more, args...))
 	if err != nil {

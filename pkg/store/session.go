@@ -18,13 +18,18 @@ var ErrSessionNotFound = errors.New("session expired or does not exist")
 
 // CreateSession makes a session for name (already validated) with a new random token.
 func (s *Store) CreateSession(ctx context.Context, name string) (chat.Session, error) {
+	return s.createSession(ctx, "", uuid.NewString(), name)
+}
+
+// createSession makes the session token, owned by user ("" for none).
+func (s *Store) createSession(ctx context.Context, user, token, name string) (chat.Session, error) {
 	sess := chat.Session{
-		Token:        uuid.NewString(),
+		Token:        token,
 		Name:         name,
 		SessionStart: time.Now().UTC().Truncate(time.Millisecond),
 		Messages:     []chat.Message{},
 	}
-	err := s.run(ctx, createScript, sess.Token, sess.Name, sess.SessionStart.Format(time.RFC3339Nano)).Error()
+	err := s.run(ctx, createScript, sess.Token, sess.Name, sess.SessionStart.Format(time.RFC3339Nano), user).Error()
 	if err != nil {
 		return chat.Session{}, fmt.Errorf("create session: %w", err)
 	}
@@ -34,6 +39,11 @@ func (s *Store) CreateSession(ctx context.Context, name string) (chat.Session, e
 // GetSession reads a session with its history followed by its pending messages. touch slides
 // its TTL. An unknown token gives ErrSessionNotFound.
 func (s *Store) GetSession(ctx context.Context, token string, touch bool) (chat.Session, error) {
+	return s.getSession(ctx, "", token, touch)
+}
+
+// getSession is GetSession for the session's owner only (user ""; anyone).
+func (s *Store) getSession(ctx context.Context, user, token string, touch bool) (chat.Session, error) {
 	if !chat.ValidToken(token) {
 		return chat.Session{}, ErrSessionNotFound
 	}
@@ -41,7 +51,7 @@ func (s *Store) GetSession(ctx context.Context, token string, touch bool) (chat.
 	if touch {
 		flag = "1"
 	}
-	arr, err := s.run(ctx, getScript, token, flag).ToArray()
+	arr, err := s.run(ctx, getScript, token, flag, user).ToArray()
 	if isNil(err) {
 		return chat.Session{}, ErrSessionNotFound
 	}
@@ -78,10 +88,15 @@ func (s *Store) SessionExists(ctx context.Context, token string) (bool, error) {
 // DeleteSession removes every key of the session and tells its sockets (they close 1008).
 // It reports whether the session existed.
 func (s *Store) DeleteSession(ctx context.Context, token string) (bool, error) {
+	return s.deleteSession(ctx, "", token)
+}
+
+// deleteSession is DeleteSession for the session's owner only (user "": anyone).
+func (s *Store) deleteSession(ctx context.Context, user, token string) (bool, error) {
 	if !chat.ValidToken(token) {
 		return false, nil
 	}
-	n, err := s.run(ctx, deleteScript, token).AsInt64()
+	n, err := s.run(ctx, deleteScript, token, user).AsInt64()
 	if err != nil {
 		return false, fmt.Errorf("delete session: %w", err)
 	}

@@ -36,7 +36,7 @@ local function num(v) return tonumber(v or '0') or 0 end
 func script(body string) *rueidis.Lua { return rueidis.NewLuaScript(prelude + body) }
 
 // createScript makes a new session.
-// ARGV[4] name, ARGV[5] session start (RFC 3339), ARGV[6] the owner's sub ('' for none:
+// ARGV[4] name, ARGV[5] session start (RFC 3339), ARGV[6] the owner's sub ("" for none:
 // auth.mode none). Returns 1.
 var createScript = script(`
 redis.call('HSET', H, 'name', ARGV[4], 'start', ARGV[5], 'seq', 0, 'done', 0)
@@ -46,7 +46,7 @@ return 1
 `)
 
 // getScript reads a session: {name, start, history, pending}, or nil when it does not exist
-// or belongs to someone else. ARGV[4] "1" slides the TTL, ARGV[5] the caller's sub ('' for
+// or belongs to someone else. ARGV[4] "1" slides the TTL, ARGV[5] the caller's sub ("" for
 // anyone: auth.mode none).
 var getScript = script(`
 local h = redis.call('HMGET', H, 'name', 'start', 'user')
@@ -59,7 +59,7 @@ return {h[1], h[2], msgs, pend}
 `)
 
 // deleteScript removes every key of the session and tells its sockets. Returns 1 if it existed.
-// ARGV[4] the caller's sub ('' for anyone): a session of someone else is left alone (0).
+// ARGV[4] the caller's sub ("" for anyone): a session of someone else is left alone (0).
 var deleteScript = script(`
 if ARGV[4] ~= '' and redis.call('HGET', H, 'user') ~= ARGV[4] then return 0 end
 local existed = redis.call('EXISTS', H)

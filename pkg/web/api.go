@@ -76,14 +76,16 @@ func (s *Server) field(w http.ResponseWriter, r *http.Request, key string) (stri
 	}
 }
 
-// tokenOf is the session token of a request: ?token=, Authorization: Bearer, or (POST) the
-// body's token field.
+// tokenOf is the session token of a request: ?token=, Authorization: Bearer (auth.mode
+// none: with jwt the header carries the JWT), or (POST) the body's token field.
 func (s *Server) tokenOf(w http.ResponseWriter, r *http.Request) (string, error) {
 	if t := r.URL.Query().Get("token"); t != "" {
 		return t, nil
 	}
-	if t, ok := bearer(r); ok {
-		return t, nil
+	if s.opt.Auth == nil {
+		if t, ok := bearer(r); ok {
+			return t, nil
+		}
 	}
 	return s.field(w, r, "token")
 }
@@ -106,8 +108,13 @@ func (s *Server) unavailable(w http.ResponseWriter, what string, err error) {
 	writeJSON(w, http.StatusServiceUnavailable, detail("Service unavailable: "+what+" failed, try again"))
 }
 
-// POST /token: create a session.
+// POST /token: create a session; with auth.mode jwt one owned by the caller, named after
+// the JWT's name claim when it is a valid name, else after the name given.
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.caller(w, r)
+	if !ok {
+		return
+	}
 	if ok, wait := s.ipLim.allow(clientIP(r)); !ok {
 		secs := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -121,13 +128,26 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		s.tooLarge(w)
 		return
 	}
-	name, ok := chat.ValidName(raw)
+	name, ok := chat.ValidName(id.Name)
+	if !ok {
+		name, ok = chat.ValidName(raw)
+	}
 	if !ok {
 		writeJSON(w, http.StatusBadRequest, errBodyName)
 		return
 	}
-	sess, err := s.st.CreateSession(r.Context(), name)
-	if err != nil {
+	var sess chat.Session
+	if s.opt.Auth == nil {
+		sess, err = s.st.CreateSession(r.Context(), name)
+	} else {
+		sess, err = s.st.CreateSessionFor(r.Context(), id.User, name, s.opt.SessionsPerMinutePerUser)
+	}
+	var rl *store.RateLimitError
+	switch {
+	case errors.As(err, &rl):
+		s.userRateLimited(w, rl.RetryAfter)
+		return
+	case err != nil:
 		s.unavailable(w, "creating the session", err)
 		return
 	}
@@ -137,12 +157,21 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 
 // GET or POST /refresh_token: the session with its history; slides its TTL.
 func (s *Server) refreshToken(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.caller(w, r)
+	if !ok {
+		return
+	}
 	token, err := s.tokenOf(w, r)
 	if errors.Is(err, errTooLarge) {
 		s.tooLarge(w)
 		return
 	}
-	sess, err := s.st.GetSession(r.Context(), token, true)
+	var sess chat.Session
+	if s.opt.Auth == nil {
+		sess, err = s.st.GetSession(r.Context(), token, true)
+	} else {
+		sess, err = s.st.GetSessionOf(r.Context(), id.User, token, true)
+	}
 	switch {
 	case errors.Is(err, store.ErrSessionNotFound):
 		writeJSON(w, http.StatusBadRequest, errBodySession)
@@ -154,14 +183,25 @@ func (s *Server) refreshToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // DELETE /token: remove the session; its sockets (on every serve) close with 1008. Deleting
-// a session that does not exist (any more) succeeds too: it is gone either way.
+// a session that does not exist (any more) succeeds too: it is gone either way. With auth.mode
+// jwt, a session of someone else is answered the same and left alone.
 func (s *Server) deleteToken(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.caller(w, r)
+	if !ok {
+		return
+	}
 	token, _ := s.tokenOf(w, r)
 	if token == "" {
 		writeJSON(w, http.StatusBadRequest, detail("Missing token: DELETE /token?token=TOKEN"))
 		return
 	}
-	existed, err := s.st.DeleteSession(r.Context(), token)
+	var existed bool
+	var err error
+	if s.opt.Auth == nil {
+		existed, err = s.st.DeleteSession(r.Context(), token)
+	} else {
+		existed, err = s.st.DeleteSessionOf(r.Context(), id.User, token)
+	}
 	if err != nil {
 		s.unavailable(w, "deleting the session", err)
 		return

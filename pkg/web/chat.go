@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"chatbot/pkg/auth"
 	"chatbot/pkg/chat"
 
 	"github.com/coder/websocket"
@@ -34,19 +35,32 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	token := q.Get("token")
-	if token == "" {
-		token, _ = bearer(r)
+	if token == "" && s.opt.Auth == nil {
+		token, _ = bearer(r) // with auth.mode jwt the header carries the JWT
 	}
 	sock := &socket{srv: s, token: token, stream: q.Get("stream") == "1" || q.Get("stream") == "true"}
 	var code websocket.StatusCode
 	var reason, from string
 	var resume bool
+	var id auth.Identity
 	if origin := r.Header.Get("Origin"); origin == "" || originAllowed(origin, r.Host, s.opt.AllowedOrigins) {
-		code, reason, from, resume = s.admit(r.Context(), sock, q)
+		var err error
+		if s.opt.Auth != nil {
+			id, err = s.verify(r.Context(), r.Header, true)
+			sock.user = id.User
+		}
+		if err != nil {
+			code, reason = websocket.StatusPolicyViolation, reasonAuthRequired
+		} else {
+			code, reason, from, resume = s.admit(r.Context(), sock, q)
+		}
 	} // else Accept refuses it (403) without the session being touched
 
 	hw := &hijackWatch{ResponseWriter: w}
 	conn, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
+		// A browser sends its JWT as the subprotocol pair "chatbot, bearer.<jwt>": the
+		// answer names only "chatbot", so the token never comes back.
+		Subprotocols:    []string{auth.Subprotocol},
 		OriginPatterns:  s.opt.AllowedOrigins,
 		CompressionMode: websocket.CompressionDisabled,
 	})
@@ -77,6 +91,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sock.resume()
+	if s.opt.Auth != nil {
+		sock.watchExpiry(id.ValidUntil)
+	}
 	s.log.Debug("socket open", "session", tokenHash(token), "stream", sock.stream, "resume", resume)
 	go sock.readLoop()
 }
@@ -87,7 +104,13 @@ func (s *Server) admit(ctx context.Context, sock *socket, q url.Values) (code we
 	if !chat.ValidToken(sock.token) {
 		return websocket.StatusPolicyViolation, reasonAuth, "", false
 	}
-	exists, err := s.st.SessionExists(ctx, sock.token)
+	var exists bool
+	var err error
+	if s.opt.Auth == nil {
+		exists, err = s.st.SessionExists(ctx, sock.token)
+	} else {
+		exists, err = s.st.IsSessionOf(ctx, sock.user, sock.token)
+	}
 	if err != nil {
 		s.log.Warn("checking a session failed", "session", tokenHash(sock.token), "err", err)
 		return websocket.StatusTryAgainLater, reasonBusy, "", false

@@ -20,6 +20,7 @@ type metrics struct {
 	gapReads    prometheus.Counter
 	resubscribe prometheus.Counter
 	subscribed  prometheus.GaugeFunc
+	authRefused *prometheus.CounterVec
 
 	out map[string]prometheus.Counter // framesOut by type, resolved once
 }
@@ -66,13 +67,16 @@ func newMetrics(reg prometheus.Registerer, subscribed func() float64) *metrics {
 		subscribed: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "chatbot_web_subscribed_channels", Help: "Notify channels subscribed on the subscriber connection.",
 		}, subscribed),
+		authRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chatbot_web_auth_refused_total", Help: "Requests and sockets refused for their JWT (auth.mode jwt), by kind (missing, invalid, expired, not_yet_valid).",
+		}, []string{"kind"}),
 		out: map[string]prometheus.Counter{},
 	}
 	for _, t := range []string{chat.FrameMessage, chat.FrameAck, chat.FrameDelta, chat.FrameError} {
 		m.out[t] = m.framesOut.WithLabelValues(t)
 	}
 	reg.MustRegister(m.socketsOpen, m.sessions, m.framesIn, m.framesOut, m.enqueue, m.errors,
-		m.closes, m.gapReads, m.resubscribe, m.subscribed)
+		m.closes, m.gapReads, m.resubscribe, m.subscribed, m.authRefused)
 	return m
 }
 

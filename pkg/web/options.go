@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"chatbot/pkg/auth"
 	"chatbot/pkg/config"
 	"chatbot/pkg/store"
 
@@ -68,6 +69,17 @@ type Options struct {
 	// SubscriberName is the Redis CLIENT SETNAME of the notification subscriber.
 	// Default "chatbot-sub".
 	SubscriberName string
+
+	// Auth verifies the application's JWTs (auth.mode jwt): POST /token, /refresh_token,
+	// DELETE /token, GET /sessions and /chat then need one, and sessions belong to its sub.
+	// Nil is auth.mode none: anyone may open sessions, a session token is the only key.
+	Auth *auth.Verifier
+	// SessionsPerMinutePerUser is POST /token per user (limits.sessions_per_minute_per_user,
+	// with Auth). Default 30.
+	SessionsPerMinutePerUser int
+	// MessagesPerMinutePerUser is messages per user, all their sessions together
+	// (limits.messages_per_minute_per_user, with Auth). Default 120.
+	MessagesPerMinutePerUser int
 }
 
 // OptionsFromConfig maps the configuration keys to Options; Store, Logger and Registry are
@@ -90,6 +102,9 @@ func OptionsFromConfig(cfg *config.Config) Options {
 		ReadHeaderTimeout:      cfg.Server.ReadHeaderTimeout,
 		ReadTimeout:            cfg.Server.ReadTimeout,
 		IdleTimeout:            cfg.Server.IdleTimeout,
+
+		SessionsPerMinutePerUser: cfg.Limits.SessionsPerMinutePerUser,
+		MessagesPerMinutePerUser: cfg.Limits.MessagesPerMinutePerUser,
 	}
 }
 
@@ -106,6 +121,8 @@ func (o *Options) defaults() {
 	setInt(&o.MaxPending, 16)
 	setInt(&o.SocketsPerSession, 8)
 	setInt(&o.SessionsPerMinutePerIP, 30)
+	setInt(&o.SessionsPerMinutePerUser, 30)
+	setInt(&o.MessagesPerMinutePerUser, 120)
 	setInt(&o.SendQueue, 256)
 	setInt(&o.SendQueueBytes, 1<<20)
 	setDuration(&o.WriteTimeout, 10*time.Second)

@@ -76,6 +76,7 @@ func (sock *socket) send(cmd chat.Command) bool {
 	start := time.Now()
 	sent, err := srv.st.Send(context.Background(), sock.token, msg, store.SendLimits{
 		MaxPending: srv.opt.MaxPending, MessagesPerMinute: srv.opt.MessagesPerMinute,
+		User: sock.user, MessagesPerMinutePerUser: srv.opt.MessagesPerMinutePerUser,
 	})
 	srv.met.enqueue.Observe(time.Since(start).Seconds())
 	switch {
@@ -87,7 +88,11 @@ func (sock *socket) send(cmd chat.Command) bool {
 		sock.closeSync(websocket.StatusPolicyViolation, reasonAuth)
 		return false
 	case errors.Is(err, store.ErrRateLimited):
-		sock.sendError(chat.CodeRateLimited, fmt.Sprintf("%s (limit %d per minute)", capitalize(err.Error()), srv.opt.MessagesPerMinute), cmd.ClientID)
+		limit := srv.opt.MessagesPerMinute
+		if rl := (*store.RateLimitError)(nil); errors.As(err, &rl) && rl.User {
+			limit = srv.opt.MessagesPerMinutePerUser
+		}
+		sock.sendError(chat.CodeRateLimited, fmt.Sprintf("%s (limit %d per minute)", capitalize(err.Error()), limit), cmd.ClientID)
 	case errors.Is(err, store.ErrTooManyPending):
 		sock.sendError(chat.CodeTooManyPending, fmt.Sprintf("Too many messages waiting for a reply (limit %d): wait for a reply", srv.opt.MaxPending), cmd.ClientID)
 	case errors.Is(err, store.ErrNotQueued):

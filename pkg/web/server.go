@@ -81,6 +81,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /refresh_token", s.refreshToken)
 	mux.HandleFunc("POST /refresh_token", s.refreshToken)
 	mux.HandleFunc("GET /chat", s.chat)
+	mux.HandleFunc("GET /sessions", s.listSessions)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.opt.Registry, promhttp.HandlerOpts{Registry: s.opt.Registry}))
@@ -206,6 +207,7 @@ func (s *Server) untrack(sock *socket) {
 
 // finish is the end of every tracked socket: out of its hub, out of the server.
 func (s *Server) finish(sock *socket) {
+	sock.stopExpiry()
 	s.reg.leave(sock)
 	s.untrack(sock)
 	s.log.Debug("socket closed", "session", tokenHash(sock.token))

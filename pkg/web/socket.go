@@ -39,7 +39,8 @@ type socket struct {
 	conn   *websocket.Conn
 	raw    net.Conn // the hijacked connection, to force it shut at the shutdown deadline
 	token  string
-	stream bool // ?stream=1: also ack and delta frames
+	user   string // the JWT's sub (auth.mode jwt), "" with auth.mode none
+	stream bool   // ?stream=1: also ack and delta frames
 	hub    *hub
 
 	mu      sync.Mutex
@@ -54,6 +55,8 @@ type socket struct {
 	// sent is the offset of the newest event written. Only the writer (or the replay, while
 	// paused) touches it; the mutex hands it over between them.
 	sent string
+	// expiry closes the socket when its JWT expires (auth.mode jwt).
+	expiry *time.Timer
 }
 
 // enqueue queues a frame for the writer, or closes a socket that cannot keep up (1013).

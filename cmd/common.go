@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"chatbot/pkg/auth"
 	"chatbot/pkg/config"
 	"chatbot/pkg/store"
 
@@ -35,6 +36,23 @@ func storeOptions(cfg *config.Config) store.Options {
 // openStore connects to the configured Redis.
 func openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
 	return store.Open(ctx, storeOptions(cfg))
+}
+
+// authVerifier is the JWT verifier of the auth.* keys: nil with auth.mode none. Close it when
+// done (with a JWKS URL it keeps the keys fresh on a goroutine).
+func authVerifier(cfg *config.Config, log *slog.Logger) (*auth.Verifier, error) {
+	if cfg.Auth.Mode != config.AuthJWT {
+		return nil, nil
+	}
+	return auth.New(auth.Options{
+		Secret:      []byte(cfg.Auth.JWTSecret),
+		JWKSURL:     cfg.Auth.JWKSURL,
+		Issuer:      cfg.Auth.Issuer,
+		Audience:    cfg.Auth.Audience,
+		Leeway:      cfg.Auth.Leeway,
+		JWKSRefresh: cfg.Auth.JWKSRefresh,
+		Logger:      log,
+	})
 }
 
 // newLogger builds the slog logger of cfg, writing to w. Attributes whose key names a secret

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"time"
 
 	"chatbot/pkg/config"
 	"chatbot/pkg/devredis"
@@ -21,7 +22,8 @@ import (
 )
 
 func newDevCommand() *cobra.Command {
-	return &cobra.Command{
+	var demo authDemo
+	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run everything in one process, for a laptop or a demo: web chat, API and workers",
 		Long: `dev runs serve and work in one process and prints the address of the web chat. It is for
@@ -37,23 +39,37 @@ llm.echo_delay), unless llm.provider is configured, for example --llm.provider o
 CHATBOT_LLM_API_KEY, or any OpenAI-compatible server (Ollama, vLLM, llama.cpp) as
 llm.base_url.
 
+Sign-in: with --auth-demo, dev runs auth.mode jwt as if behind an application's login, with
+no identity provider: it makes an HMAC key for this run, signs JWTs for two demo users, and
+prints for each the address of the web chat signed in as them
+(http://localhost:8080/#access_token=<JWT>). The JWTs are valid for --auth-demo-ttl.
+
 Every other key works as for serve and work (server.addr, limits.*, worker.*, llm.*).
 Ctrl-C stops it: sockets close with 1001, replies in progress get worker.shutdown_timeout to
 finish.`,
 		Example: `  chatbot dev
   chatbot dev --server.addr 127.0.0.1:9000 --llm.echo_delay 2s
   chatbot dev --redis.url redis://127.0.0.1:6379/0
+  chatbot dev --auth-demo
   CHATBOT_LLM_PROVIDER=openai CHATBOT_LLM_API_KEY=sk-... chatbot dev
   chatbot dev --llm.provider openai --llm.base_url http://localhost:11434/v1 --llm.model llama3.2`,
 		Args: cobra.NoArgs,
-		RunE: runDev,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDev(cmd, demo) },
 	}
+	cmd.Flags().BoolVar(&demo.on, "auth-demo", false, "run auth.mode jwt with a key made for this run, and print sign-in links for two demo users")
+	cmd.Flags().DurationVar(&demo.ttl, "auth-demo-ttl", 8*time.Hour, "how long the demo JWTs are valid")
+	return cmd
 }
 
-func runDev(cmd *cobra.Command, _ []string) error {
+func runDev(cmd *cobra.Command, demo authDemo) error {
 	cfg, err := loadConfig(cmd)
 	if err != nil {
 		return err
+	}
+	if demo.on {
+		if err := demo.configure(cfg); err != nil {
+			return err
+		}
 	}
 	ctx := cmd.Context()
 	out := cmd.OutOrStdout()
@@ -81,6 +97,13 @@ func runDev(cmd *cobra.Command, _ []string) error {
 	}
 	defer st.Close()
 
+	verifier, err := authVerifier(cfg, log)
+	if err != nil {
+		return err
+	}
+	if verifier != nil {
+		defer verifier.Close()
+	}
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on server.addr %s: %w", cfg.Server.Addr, err)
@@ -88,7 +111,7 @@ func runDev(cmd *cobra.Command, _ []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	wopt := web.OptionsFromConfig(cfg)
-	wopt.Store, wopt.Logger, wopt.Registry = st, log, reg
+	wopt.Store, wopt.Logger, wopt.Registry, wopt.Auth = st, log, reg, verifier
 	srv, err := web.New(wopt)
 	if err != nil {
 		ln.Close()
@@ -106,7 +129,15 @@ func runDev(cmd *cobra.Command, _ []string) error {
 	fmt.Fprintf(out, "chatbot dev: the web chat, API and workers in one process (for a laptop, not production)\n")
 	fmt.Fprintf(out, "  Redis: %s\n", redisLine)
 	fmt.Fprintf(out, "  Model: %s\n", describeModel(cfg))
-	fmt.Fprintf(out, "  Open:  %s\n", browseURL(ln.Addr()))
+	if demo.on {
+		if err := demo.print(out, cfg, browseURL(ln.Addr())); err != nil {
+			ln.Close()
+			srv.Close()
+			return err
+		}
+	} else {
+		fmt.Fprintf(out, "  Open:  %s\n", browseURL(ln.Addr()))
+	}
 	fmt.Fprintf(out, "Press Ctrl-C to stop.\n")
 
 	// run.All stops in reverse order: the web tier first (sockets close with 1001), then the

@@ -257,3 +257,70 @@ func TestDevBadConfig(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestDevAuthDemo: dev --auth-demo runs auth.mode jwt on its own key and prints a sign-in link
+// per demo user; each link's JWT works on the API and the socket (as a browser sends it), and
+// one user does not see the other's sessions. Without a JWT the API answers 401.
+func TestDevAuthDemo(t *testing.T) {
+	d := startDev(t, t.TempDir(), "--auth-demo", "--auth-demo-ttl", "2h")
+	links := regexp.MustCompile(`(http://\S+/)#access_token=([A-Za-z0-9_.-]+)\s+signed in as (.+?) \(sub (\S+)\)`).FindAllStringSubmatch(d.out.String(), -1)
+	if len(links) != 2 || links[0][1] != d.url {
+		t.Fatalf("want two sign-in links on %s in:\n%s", d.url, d.out.String())
+	}
+	alice, bob := links[0][2], links[1][2]
+	if links[0][4] != "demo-alice" || links[1][4] != "demo-bob" {
+		t.Fatalf("users %q %q", links[0][4], links[1][4])
+	}
+	post := func(jwt string) (int, chat.Session) {
+		req, _ := http.NewRequest(http.MethodPost, d.url+"token", nil)
+		if jwt != "" {
+			req.Header.Set("Authorization", "Bearer "+jwt)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var s chat.Session
+		json.NewDecoder(res.Body).Decode(&s)
+		return res.StatusCode, s
+	}
+	if status, _ := post(""); status != http.StatusUnauthorized {
+		t.Fatalf("POST /token without a JWT: %d, want 401", status)
+	}
+	status, sess := post(alice)
+	if status != http.StatusOK || sess.Name != "Alice (demo)" {
+		t.Fatalf("POST /token as Alice: %d %+v", status, sess)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(d.url, "http")+"chat?token="+sess.Token,
+		&websocket.DialOptions{Subprotocols: []string{"chatbot", "bearer." + alice}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	ws.Write(ctx, websocket.MessageText, []byte("signed in"))
+	_, data, err := ws.Read(ctx)
+	if err != nil || !strings.Contains(string(data), `"msg":"echo: signed in"`) {
+		t.Fatalf("reply %s %v", data, err)
+	}
+	for jwt, want := range map[string]int{alice: 1, bob: 0} {
+		req, _ := http.NewRequest(http.MethodGet, d.url+"sessions", nil)
+		req.Header.Set("Authorization", "Bearer "+jwt)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var list chat.SessionList
+		json.NewDecoder(res.Body).Decode(&list)
+		res.Body.Close()
+		if len(list.Sessions) != want {
+			t.Errorf("GET /sessions: %d sessions, want %d", len(list.Sessions), want)
+		}
+	}
+	// The key is made per run: a configured one is refused rather than silently replaced.
+	if _, err := runCLI(t, "dev", "--auth-demo", "--auth.mode", "jwt", "--auth.jwt_secret", strings.Repeat("k", 32)); err == nil || !strings.Contains(err.Error(), "--auth-demo makes its own key") {
+		t.Fatalf("--auth-demo with a configured secret: %v", err)
+	}
+}

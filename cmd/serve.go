@@ -20,6 +20,10 @@ one Redis (or Redis Cluster). Each holds one Redis connection for notifications 
 number of sockets, plus the pooled command connections. Messages go to Redis Streams for the
 workers (chatbot work); replies come back to whichever serve holds the user's sockets.
 
+With auth.mode jwt, every session route and the socket need a JWT of the application's login,
+sessions belong to its sub, and GET /sessions lists a user's sessions (README.md, "Put it
+behind your login").
+
 On SIGTERM or Ctrl-C it stops accepting, closes every socket with 1001 "server shutting down"
 (clients reconnect elsewhere and resume with ?last_id) and exits within
 server.shutdown_timeout.`,
@@ -39,10 +43,17 @@ server.shutdown_timeout.`,
 				return err
 			}
 			defer st.Close()
+			verifier, err := authVerifier(cfg, log)
+			if err != nil {
+				return err
+			}
+			if verifier != nil {
+				defer verifier.Close()
+			}
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			opt := web.OptionsFromConfig(cfg)
-			opt.Store, opt.Logger, opt.Registry = st, log, reg
+			opt.Store, opt.Logger, opt.Registry, opt.Auth = st, log, reg, verifier
 			srv, err := web.New(opt)
 			if err != nil {
 				return err

@@ -3,6 +3,8 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"net"
 	"strings"
@@ -133,4 +135,39 @@ func TestVersion(t *testing.T) {
 	if err != nil || !strings.HasPrefix(out, "chatbot ") {
 		t.Fatalf("%q %v", out, err)
 	}
+}
+
+// chatbot token --user SUB: a session that belongs to SUB and is in their list.
+func TestTokenForUser(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			user := "auth0|" + newID()
+			out, err := runCLI(t, "token", "--name", "Support", "--user", user, "--redis.url", b.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok := strings.TrimSpace(out)
+			s := storetest.Open(t, b, store.Options{Prefix: store.DefaultPrefix})
+			ctx := context.Background()
+			defer s.DeleteSessionOf(ctx, user, tok)
+			if ok, err := s.IsSessionOf(ctx, user, tok); err != nil || !ok {
+				t.Fatalf("the session is not %s's: %v %v", user, ok, err)
+			}
+			list, err := s.ListSessions(ctx, user, "", 10)
+			if err != nil || len(list.Sessions) != 1 || list.Sessions[0].Token != tok || list.Sessions[0].Name != "Support" {
+				t.Fatalf("%s's list: %+v %v", user, list, err)
+			}
+			for _, bad := range []string{"", strings.Repeat("u", 257)} {
+				if _, err := runCLI(t, "token", "--name", "x", "--user", bad, "--redis.url", b.URL); err == nil || !strings.Contains(err.Error(), "--user: ") {
+					t.Errorf("--user %q: %v, want a refusal", bad, err)
+				}
+			}
+		})
+	}
+}
+
+func newID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

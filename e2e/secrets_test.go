@@ -46,6 +46,7 @@ func TestE2ESecrets(t *testing.T) {
 	r.modelFailures()
 	r.stopReply()
 	r.deleteWhileOpen()
+	r.jwtFlows()
 	r.badRequests()
 	r.killConnections()
 	r.redisRestart()
@@ -83,6 +84,7 @@ type secretRun struct {
 	outputs []captured // command outputs and metrics pages
 	alice   string     // the session most flows use
 	after   string     // a session made after the Redis restart
+	jwt     jwtState   // auth.mode jwt: secrets_jwt_test.go
 }
 
 func newSecretRun(t *testing.T) *secretRun {
@@ -296,7 +298,7 @@ func (r *secretRun) needles() []needle {
 	for _, tok := range r.tokens {
 		out = append(out, spellings("session token", tok, tok[len(tok)-12:])...)
 	}
-	return out
+	return append(out, r.jwtNeedles()...)
 }
 
 // checkOutputs scans every captured output for the secrets, after checking that the capture
@@ -305,6 +307,7 @@ func (r *secretRun) needles() []needle {
 func (r *secretRun) checkOutputs() {
 	r.capture("serve log", readFile(r.serve.log))
 	r.capture("work log", readFile(r.work.log))
+	r.capture("serve-jwt log", readFile(r.jwt.serve.log))
 	r.capture("error answers", r.answers.String())
 	byName := map[string]string{}
 	for _, o := range r.outputs {
@@ -322,8 +325,11 @@ func (r *secretRun) checkOutputs() {
 			`msg="dead-lettering a request that cannot be read"`, `msg="Redis refuses to work on the session; dead-lettering the request"`,
 			`msg="reading requests failed"`, `msg="worker stopped"`},
 		"error answers": {chat.CodeModelError, chat.CodeRateLimited, "Session deleted", "Too many sockets", "upgrade refused: 403",
-			"close 1009", "close 1003", "close 1013", "close 1001", "POST 503", "POST /token 429"},
+			"close 1009", "close 1003", "close 1013", "close 1001", "POST 503", "POST /token 429",
+			"close 1008 Authentication required", "close 1008 Credentials expired", "Token expired", "Invalid token: bad signature"},
 		"chatbot token, wrong password (stderr)": {"WRONGPASS"},
+		"serve-jwt log": {`"msg":"credentials refused"`, `"reason":"token expired"`, `"reason":"invalid token: bad signature"`,
+			`"reason":"invalid token: algorithm not allowed"`, `"msg":"closing a socket whose credentials expired"`, `"msg":"session created"`},
 	} {
 		for _, want := range wants {
 			if !strings.Contains(byName[name], want) {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"chatbot/pkg/retry"
+
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
@@ -23,7 +25,7 @@ const maxJWKSBytes = 1 << 20
 // jwks keeps an identity provider's public keys, by issuer and kid. One goroutine (run) does
 // every fetch: at start, every refresh period, and when a token names a kid the cache does not
 // hold (at most once per refresh period). A failed fetch keeps the keys already cached and is
-// retried sooner (from 1s, doubling up to the refresh period). Tokens that need a fetch wait
+// retried sooner (pkg/retry's backoff from 1s, doubling up to the refresh period). Tokens that need a fetch wait
 // for the fetch in progress, bounded by their context; concurrent ones share it.
 type jwks struct {
 	url    string
@@ -69,7 +71,7 @@ func (c *jwks) run(ctx context.Context, issuer string) {
 		close(c.round) // nobody waits for a fetch that will not come
 		c.mu.Unlock()
 	}()
-	retry := time.Second
+	fails := retry.Backoff{Base: time.Second, Max: c.every, Jitter: 0.2}
 	for {
 		err := c.fetch(ctx, issuer)
 		wait := c.every
@@ -77,11 +79,11 @@ func (c *jwks) run(ctx context.Context, issuer string) {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
+			wait = fails.Next()
 			c.log.Warn("fetching the JWKS failed: the keys already cached stay in use",
-				"url", redactURL(c.url), "retry_in", min(retry, c.every).String(), "err", err)
-			wait, retry = min(retry, c.every), retry*2
+				"url", redactURL(c.url), "retry_in", wait.String(), "err", err)
 		default:
-			retry = time.Second
+			fails.Reset()
 		}
 		c.endRound()
 		timer := time.NewTimer(wait)

@@ -26,8 +26,9 @@ import (
 //
 // Refusals come after the upgrade, as close codes, because a browser cannot read the HTTP
 // status of a failed upgrade: 1008 for a bad, expired or deleted token (reason "Session not
-// authenticated or expired token") or too many sockets, 1013 when Redis is unavailable.
-// Only a foreign Origin is refused before it (403).
+// authenticated or expired token"; with auth.mode jwt also another user's token) or too many
+// sockets, 1008 "Authentication required" for a missing or refused JWT (auth.mode jwt), 1013
+// when Redis is unavailable. Only a foreign Origin is refused before it (403).
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if s.ctx.Err() != nil {
 		writeJSON(w, http.StatusServiceUnavailable, detail("Server shutting down: reconnect"))

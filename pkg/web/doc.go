@@ -2,6 +2,10 @@
 // /token, /refresh_token, /healthz, /readyz, /metrics, /test), the WebSocket chat at /chat
 // (github.com/coder/websocket) and the embedded web UI at /.
 //
+// With Options.Auth (auth.mode jwt, auth.go) the session routes, GET /sessions and /chat need
+// the application's JWT (pkg/auth), sessions belong to its sub, and a socket closes when its
+// JWT expires.
+//
 // Delivery: a Server holds one store.Subscriber (one Redis connection) subscribed to the
 // notify channel of every session it has sockets for, and one hub per such session. A hub
 // remembers the last event it delivered; a notification whose prev is that event goes

@@ -63,6 +63,27 @@ func BenchmarkSend(b *testing.B) {
 	})
 }
 
+// BenchmarkSendUser is Send with auth.mode jwt: the user's script (per-user limit, index)
+// before the session's. Compare with BenchmarkSend: what a signed-in user's message adds.
+func BenchmarkSendUser(b *testing.B) {
+	eachBackend(b, func(b *testing.B, s *store.Store, ctx context.Context) {
+		sess, err := s.CreateSessionFor(ctx, "bench-user", "bench", 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lim := noLimits
+		lim.User, lim.MessagesPerMinutePerUser = "bench-user", 1<<30
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			if _, err := s.Send(ctx, sess.Token, benchMessage(i), lim); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
 // BenchmarkSendParallel is Send from many goroutines (one session each), as many sockets
 // do: rueidis pipelines their commands on shared connections.
 func BenchmarkSendParallel(b *testing.B) {

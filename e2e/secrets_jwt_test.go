@@ -1,14 +1,12 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"chatbot/pkg/auth"
 	"chatbot/pkg/chat"
 
 	"github.com/coder/websocket"
@@ -70,31 +68,13 @@ func (r *secretRun) jwtCall(method, path, token string, want int) string {
 	if token != "" {
 		hdr.Set("Authorization", "Bearer "+token)
 	}
-	code, _, got, err := httpCall(r.ctx, method, r.jwt.serve.URL()+path, hdr, "")
-	if err != nil {
-		r.t.Fatalf("%s %s: %v", method, redact(path, r.needles()), err)
-	}
-	if code >= 300 {
-		r.answers.add("jwt serve: %s %d %s", method, code, got)
-	}
-	if code != want {
-		r.t.Fatalf("jwt serve: %s %s: %d %s, want %d", method, redact(path, r.needles()), code, redact(got, r.needles()), want)
-	}
-	return got
+	return r.callOn(r.jwt.serve.URL(), method, path, hdr, "", want)
 }
 
 // jwtWS opens a socket on the jwt serve, the JWT as a browser sends it.
 func (r *secretRun) jwtWS(q url.Values, token string) *wsConn {
 	r.t.Helper()
-	dctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
-	defer cancel()
-	conn, _, err := websocket.Dial(dctx, "ws"+strings.TrimPrefix(r.jwt.serve.URL(), "http")+"/chat?"+q.Encode(),
-		&websocket.DialOptions{Subprotocols: []string{auth.Subprotocol, auth.SubprotocolPrefix + token}})
-	if err != nil {
-		r.t.Fatalf("open a socket on the jwt serve: %v", err)
-	}
-	conn.SetReadLimit(1 << 20)
-	return &wsConn{Conn: conn, errs: &r.answers}
+	return jwtDial(r.t, r.ctx, r.jwt.serve.URL(), q, token, &r.answers)
 }
 
 // jwtFlows: sessions made, read, listed and deleted with JWTs; a chat over a socket carrying

@@ -262,7 +262,13 @@ func (r *secretRun) expectClose(c *wsConn, what string, code websocket.StatusCod
 // call makes an HTTP request to the serve, keeps the body of an error, and checks the status.
 func (r *secretRun) call(method, path string, hdr http.Header, body string, want int) string {
 	r.t.Helper()
-	code, _, got, err := httpCall(r.ctx, method, r.serve.URL()+path, hdr, body)
+	return r.callOn(r.serve.URL(), method, path, hdr, body, want)
+}
+
+// callOn is call on the server at base.
+func (r *secretRun) callOn(base, method, path string, hdr http.Header, body string, want int) string {
+	r.t.Helper()
+	code, _, got, err := httpCall(r.ctx, method, base+path, hdr, body)
 	if err != nil {
 		r.t.Fatalf("%s %s: %v", method, redact(path, r.needles()), err)
 	}

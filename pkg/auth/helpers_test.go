@@ -199,5 +199,15 @@ func mustP521(t *testing.T) *ecdsa.PrivateKey {
 	return k
 }
 
+// eventually polls cond until it holds, failing the test after wait.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(wait); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %s", what, wait)
+		}
+	}
+}
+
 // Every Verifier's goroutine ends with Close.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -10,6 +10,8 @@ import (
 	"chatbot/pkg/config"
 	"chatbot/pkg/store"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 )
 
@@ -18,19 +20,12 @@ func loadConfig(cmd *cobra.Command) (*config.Config, error) {
 	return config.Load(cmd.Flags())
 }
 
-// storeOptions maps the config to the store's options.
-func storeOptions(cfg *config.Config) store.Options {
-	return store.Options{
-		URL:            cfg.Redis.URL,
-		TLSCAFile:      cfg.Redis.TLSCAFile,
-		ConnectTimeout: cfg.Redis.ConnectTimeout,
-		CommandTimeout: cfg.Redis.CommandTimeout,
-		SessionTTL:     cfg.Session.TTL,
-		HistoryMax:     cfg.Session.HistoryMax,
-		EventsMax:      cfg.Session.EventsMax,
-		Partitions:     cfg.Stream.Partitions,
-		StreamMaxLen:   cfg.Stream.MaxLen,
-	}
+// newRegistry is the Prometheus registry of a process, with the Go and process collectors:
+// what /metrics serves for serve, work and dev.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
 }
 
 // openStore connects to the configured Redis.
@@ -44,15 +39,9 @@ func authVerifier(cfg *config.Config, log *slog.Logger) (*auth.Verifier, error) 
 	if cfg.Auth.Mode != config.AuthJWT {
 		return nil, nil
 	}
-	return auth.New(auth.Options{
-		Secret:      []byte(cfg.Auth.JWTSecret),
-		JWKSURL:     cfg.Auth.JWKSURL,
-		Issuer:      cfg.Auth.Issuer,
-		Audience:    cfg.Auth.Audience,
-		Leeway:      cfg.Auth.Leeway,
-		JWKSRefresh: cfg.Auth.JWKSRefresh,
-		Logger:      log,
-	})
+	opt := authOptions(cfg)
+	opt.Logger = log
+	return auth.New(opt)
 }
 
 // newLogger builds the slog logger of cfg, writing to w. Attributes whose key names a secret

@@ -16,8 +16,6 @@ import (
 	"chatbot/pkg/web"
 	"chatbot/pkg/worker"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 )
 
@@ -108,9 +106,8 @@ func runDev(cmd *cobra.Command, demo authDemo) error {
 	if err != nil {
 		return fmt.Errorf("listen on server.addr %s: %w", cfg.Server.Addr, err)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	wopt := web.OptionsFromConfig(cfg)
+	reg := newRegistry()
+	wopt := webOptions(cfg)
 	wopt.Store, wopt.Logger, wopt.Registry, wopt.Auth = st, log, reg, verifier
 	srv, err := web.New(wopt)
 	if err != nil {
@@ -167,14 +164,6 @@ func redisURLGiven(cmd *cobra.Command, cfg *config.Config) bool {
 		}
 	}
 	return true
-}
-
-// llmConfig is the model the llm.* keys describe.
-func llmConfig(cfg *config.Config) llm.Config {
-	return llm.Config{
-		Provider: cfg.LLM.Provider, BaseURL: cfg.LLM.BaseURL, APIKey: cfg.LLM.APIKey, Model: cfg.LLM.Model,
-		MaxTokens: cfg.LLM.MaxTokens, Temperature: cfg.LLM.Temperature, EchoDelay: cfg.LLM.EchoDelay,
-	}
 }
 
 // describeModel says which model answers, never the API key.

@@ -166,6 +166,18 @@ func TestDevEmbedded(t *testing.T) {
 	if reply.Msg != "echo: hello dev" || reply.Offset == "" {
 		t.Fatalf("reply %+v", reply)
 	}
+	// One registry: the web tier's and the workers' series, and the Go and process collectors.
+	res, err = http.Get(d.url + "metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{"\nchatbot_web_sockets_open ", "\nchatbot_worker_", "\ngo_goroutines ", "\nprocess_"} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %q", want[1:])
+		}
+	}
 
 	if err := d.stop(); err != nil {
 		t.Fatalf("dev stopped with %v", err)

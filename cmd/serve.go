@@ -3,8 +3,6 @@ package cmd
 import (
 	"chatbot/pkg/web"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 )
 
@@ -50,10 +48,8 @@ server.shutdown_timeout.`,
 			if verifier != nil {
 				defer verifier.Close()
 			}
-			reg := prometheus.NewRegistry()
-			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-			opt := web.OptionsFromConfig(cfg)
-			opt.Store, opt.Logger, opt.Registry, opt.Auth = st, log, reg, verifier
+			opt := webOptions(cfg)
+			opt.Store, opt.Logger, opt.Registry, opt.Auth = st, log, newRegistry(), verifier
 			srv, err := web.New(opt)
 			if err != nil {
 				return err

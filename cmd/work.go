@@ -9,14 +9,13 @@ import (
 	"net/http"
 	"time"
 
-	"chatbot/pkg/config"
+	"chatbot/pkg/defaults"
 	"chatbot/pkg/llm"
 	"chatbot/pkg/run"
 	"chatbot/pkg/store"
 	"chatbot/pkg/worker"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 )
@@ -58,8 +57,8 @@ llama.cpp, LM Studio) at llm.base_url, with llm.model and CHATBOT_LLM_API_KEY.`,
 		Args: cobra.NoArgs,
 		RunE: runWork,
 	}
-	cmd.Flags().Int("replicas", 1, "consumers in this process (short for --worker.replicas)")
-	cmd.Flags().Int("concurrency", 64, "requests in flight per consumer (short for --worker.concurrency)")
+	cmd.Flags().Int("replicas", defaults.WorkerReplicas, "consumers in this process (short for --worker.replicas)")
+	cmd.Flags().Int("concurrency", defaults.WorkerConcurrency, "requests in flight per consumer (short for --worker.concurrency)")
 	return cmd
 }
 
@@ -103,8 +102,7 @@ func runWork(cmd *cobra.Command, _ []string) error {
 	}
 	defer st.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := newRegistry()
 	opt := workerOptions(cfg)
 	opt.Store, opt.Model, opt.Logger, opt.Registerer = st, model, log, reg
 	wk, err := worker.New(opt)
@@ -124,20 +122,6 @@ func runWork(cmd *cobra.Command, _ []string) error {
 	// run.All stops in reverse order: the workers drain first, /metrics stays up meanwhile.
 	services = append(services, run.Named{Name: "work", Service: wk})
 	return run.All(ctx, services...)
-}
-
-// workerOptions are the worker.* and llm.* keys as worker options (Store, Model, Logger and
-// Registerer are the caller's).
-func workerOptions(cfg *config.Config) worker.Options {
-	return worker.Options{
-		Replicas:        cfg.Worker.Replicas,
-		Concurrency:     cfg.Worker.Concurrency,
-		ClaimIdle:       cfg.Worker.ClaimIdle,
-		ShutdownTimeout: cfg.Worker.ShutdownTimeout,
-		SystemPrompt:    cfg.LLM.SystemPrompt,
-		History:         cfg.LLM.History,
-		Retry:           llm.Retry{MaxRetries: cfg.LLM.MaxRetries, Timeout: cfg.LLM.Timeout},
-	}
 }
 
 // probeServer serves /metrics, /healthz and /readyz of a worker process on ln until ctx ends.

@@ -14,15 +14,17 @@ import (
 	"slices"
 	"time"
 
+	"chatbot/pkg/defaults"
+
 	"github.com/golang-jwt/jwt/v5"
 )
 
 // Defaults of the auth.* keys that Options fall back to.
 const (
 	// DefaultLeeway is auth.leeway's default: clock skew allowed on exp, nbf and iat.
-	DefaultLeeway = 30 * time.Second
+	DefaultLeeway = defaults.AuthLeeway
 	// DefaultJWKSRefresh is auth.jwks_refresh's default.
-	DefaultJWKSRefresh = 5 * time.Minute
+	DefaultJWKSRefresh = defaults.AuthJWKSRefresh
 	// MinSecretBytes is the shortest auth.jwt_secret accepted (RFC 7518 asks for a key at
 	// least as long as the hash: 256 bits for HS256).
 	MinSecretBytes = 32

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"chatbot/pkg/defaults"
+)
 
 // Key is one configuration key: its dotted name (as in config.yaml, CHATBOT_* and --flags),
 // its default and a one-line description.
@@ -11,31 +15,33 @@ type Key struct {
 }
 
 // Keys lists every configuration key. Defaults, flags, docs tests and config.yaml all follow it.
+// A default that a package's Options also falls back to is a constant of package defaults,
+// so it is written once.
 var Keys = []Key{
 	{"redis.url", "redis://127.0.0.1:6379/0", "redis:// or rediss:// (TLS) URL, user:password allowed; a cluster as redis://h1:p1?addr=h2:p2&addr=h3:p3"},
 	{"redis.tls_ca_file", "", "CA bundle (PEM) to verify a rediss:// server; empty uses the system roots"},
-	{"redis.connect_timeout", 5 * time.Second, "how long to wait for a Redis connection"},
-	{"redis.command_timeout", 5 * time.Second, "how long one Redis command may take"},
+	{"redis.connect_timeout", defaults.RedisConnectTimeout, "how long to wait for a Redis connection"},
+	{"redis.command_timeout", defaults.RedisCommandTimeout, "how long one Redis command may take"},
 
-	{"server.addr", ":8080", "where serve listens"},
+	{"server.addr", defaults.ServerAddr, "where serve listens"},
 	{"server.allowed_origins", []string{}, "extra browser origins allowed for the WebSocket and CORS (same origin is always allowed)"},
-	{"server.shutdown_timeout", 10 * time.Second, "drain time on SIGTERM"},
-	{"server.read_header_timeout", 5 * time.Second, "time a client has to send a request's headers before it is disconnected"},
-	{"server.read_timeout", 15 * time.Second, "time a client has to send a whole HTTP request, body included (an open WebSocket is not affected)"},
-	{"server.idle_timeout", time.Minute, "how long an idle keep-alive HTTP connection stays open"},
-	{"server.write_timeout", 10 * time.Second, "time to write waiting frames to a socket before it is dropped; an HTTP response gets server.read_timeout plus this"},
+	{"server.shutdown_timeout", defaults.ServerShutdownTimeout, "drain time on SIGTERM"},
+	{"server.read_header_timeout", defaults.ServerReadHeaderTimeout, "time a client has to send a request's headers before it is disconnected"},
+	{"server.read_timeout", defaults.ServerReadTimeout, "time a client has to send a whole HTTP request, body included (an open WebSocket is not affected)"},
+	{"server.idle_timeout", defaults.ServerIdleTimeout, "how long an idle keep-alive HTTP connection stays open"},
+	{"server.write_timeout", defaults.ServerWriteTimeout, "time to write waiting frames to a socket before it is dropped; an HTTP response gets server.read_timeout plus this"},
 
-	{"session.ttl", time.Hour, "idle time before a session and its data expire"},
-	{"session.history_max", 1000, "messages kept per session"},
-	{"session.events_max", 2000, "events (acks, deltas, replies) kept per session for resume"},
+	{"session.ttl", defaults.SessionTTL, "idle time before a session and its data expire"},
+	{"session.history_max", defaults.SessionHistoryMax, "messages kept per session"},
+	{"session.events_max", defaults.SessionEventsMax, "events (acks, deltas, replies) kept per session for resume"},
 
-	{"stream.partitions", 4, "request streams chat:requests:{p}; set once per deployment"},
-	{"stream.max_len", 100000, "approximate entries kept per request stream"},
+	{"stream.partitions", defaults.StreamPartitions, "request streams chat:requests:{p}; set once per deployment"},
+	{"stream.max_len", defaults.StreamMaxLen, "approximate entries kept per request stream"},
 
-	{"worker.replicas", 1, "consumers in this process"},
-	{"worker.concurrency", 64, "requests in flight per consumer"},
-	{"worker.claim_idle", 15 * time.Second, "how long a request may sit with a dead consumer before another takes it"},
-	{"worker.shutdown_timeout", 30 * time.Second, "time to finish in-flight requests on SIGTERM"},
+	{"worker.replicas", defaults.WorkerReplicas, "consumers in this process"},
+	{"worker.concurrency", defaults.WorkerConcurrency, "requests in flight per consumer"},
+	{"worker.claim_idle", defaults.WorkerClaimIdle, "how long a request may sit with a dead consumer before another takes it"},
+	{"worker.shutdown_timeout", defaults.WorkerShutdownTimeout, "time to finish in-flight requests on SIGTERM"},
 	{"worker.metrics_addr", "", "where work serves /metrics, /healthz and /readyz (host:port, e.g. :9091); empty: not served"},
 
 	{"llm.provider", "echo", "echo (offline) or openai (any OpenAI-compatible endpoint)"},
@@ -53,23 +59,23 @@ var Keys = []Key{
 	{"auth.mode", "none", "none (anyone who reaches serve may open sessions) or jwt (every request carries a JWT of the application's login)"},
 	{"auth.jwt_secret", "", "HMAC secret of the JWTs (HS256/384/512), at least 32 bytes; prefer the environment (CHATBOT_AUTH_JWT_SECRET); never logged"},
 	{"auth.jwks_url", "", "the identity provider's JWKS URL (RS256/384/512, PS256, ES256/384, EdDSA); with mode jwt, set this or auth.jwt_secret"},
-	{"auth.jwks_refresh", 5 * time.Minute, "how often the JWKS is fetched again, and the least time between two fetches for a kid it does not hold"},
+	{"auth.jwks_refresh", defaults.AuthJWKSRefresh, "how often the JWKS is fetched again, and the least time between two fetches for a kid it does not hold"},
 	{"auth.issuer", "", "the iss every JWT must carry; required with auth.jwks_url"},
 	{"auth.audience", "", "when set, the aud every JWT must carry"},
-	{"auth.leeway", 30 * time.Second, "clock skew allowed on a JWT's exp, nbf and iat"},
+	{"auth.leeway", defaults.AuthLeeway, "clock skew allowed on a JWT's exp, nbf and iat"},
 
-	{"limits.max_message_bytes", 4096, "largest user message (WebSocket frame) in bytes"},
-	{"limits.messages_per_minute", 60, "messages per session per minute"},
-	{"limits.max_pending", 16, "unanswered messages per session"},
-	{"limits.sockets_per_session", 8, "open sockets per session"},
-	{"limits.sessions_per_minute_per_ip", 30, "POST /token per client address per minute"},
-	{"limits.max_request_bytes", 16 << 10, "largest HTTP request body in bytes; a larger one gets 413"},
-	{"limits.max_header_bytes", 32 << 10, "largest HTTP request headers in bytes (net/http allows 4 KiB more); larger ones get 431"},
-	{"limits.send_queue_frames", 256, "frames waiting for a socket that does not read before it is closed with 1013 (the client resumes)"},
-	{"limits.send_queue_bytes", 1 << 20, "bytes waiting for a socket that does not read before it is closed with 1013 (the client resumes)"},
+	{"limits.max_message_bytes", defaults.LimitsMaxMessageBytes, "largest user message (WebSocket frame) in bytes"},
+	{"limits.messages_per_minute", defaults.LimitsMessagesPerMinute, "messages per session per minute"},
+	{"limits.max_pending", defaults.LimitsMaxPending, "unanswered messages per session"},
+	{"limits.sockets_per_session", defaults.LimitsSocketsPerSession, "open sockets per session"},
+	{"limits.sessions_per_minute_per_ip", defaults.LimitsSessionsPerMinutePerIP, "POST /token per client address per minute"},
+	{"limits.max_request_bytes", defaults.LimitsMaxRequestBytes, "largest HTTP request body in bytes; a larger one gets 413"},
+	{"limits.max_header_bytes", defaults.LimitsMaxHeaderBytes, "largest HTTP request headers in bytes (net/http allows 4 KiB more); larger ones get 431"},
+	{"limits.send_queue_frames", defaults.LimitsSendQueueFrames, "frames waiting for a socket that does not read before it is closed with 1013 (the client resumes)"},
+	{"limits.send_queue_bytes", defaults.LimitsSendQueueBytes, "bytes waiting for a socket that does not read before it is closed with 1013 (the client resumes)"},
 
-	{"limits.sessions_per_minute_per_user", 30, "POST /token per user per minute (auth.mode jwt)"},
-	{"limits.messages_per_minute_per_user", 120, "messages per user per minute, all their sessions together (auth.mode jwt)"},
+	{"limits.sessions_per_minute_per_user", defaults.LimitsSessionsPerMinutePerUser, "POST /token per user per minute (auth.mode jwt)"},
+	{"limits.messages_per_minute_per_user", defaults.LimitsMessagesPerMinutePerUser, "messages per user per minute, all their sessions together (auth.mode jwt)"},
 
 	{"log.level", "info", "debug, info, warn or error"},
 	{"log.format", "json", "json or text"},

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"chatbot/pkg/defaults"
+
 	"github.com/redis/rueidis"
 )
 
@@ -21,9 +23,10 @@ type Options struct {
 	URL string
 	// TLSCAFile is a PEM bundle that verifies a rediss:// server instead of the system roots.
 	TLSCAFile string
-	// ConnectTimeout bounds dialing and the first handshake. Default 5s.
+	// ConnectTimeout bounds dialing and the first handshake (redis.connect_timeout). Default 5s.
 	ConnectTimeout time.Duration
-	// CommandTimeout bounds each command that is not blocking. Default 5s.
+	// CommandTimeout bounds each command that is not blocking (redis.command_timeout).
+	// Default 5s.
 	CommandTimeout time.Duration
 	// Prefix starts every key; DefaultPrefix when empty.
 	Prefix string
@@ -31,36 +34,38 @@ type Options struct {
 	// connection type.
 	Embedded bool
 
-	// SessionTTL, HistoryMax and EventsMax shape a session's data (session.* config).
+	// SessionTTL, HistoryMax and EventsMax shape a session's data (session.ttl,
+	// session.history_max, session.events_max). Defaults 1h, 1000, 2000.
 	SessionTTL time.Duration
 	HistoryMax int
 	EventsMax  int
-	// Partitions and StreamMaxLen shape the request streams (stream.* config).
+	// Partitions and StreamMaxLen shape the request streams (stream.partitions,
+	// stream.max_len). Defaults 4, 100000.
 	Partitions   int
 	StreamMaxLen int
 }
 
 func (o *Options) defaults() {
 	if o.ConnectTimeout <= 0 {
-		o.ConnectTimeout = 5 * time.Second
+		o.ConnectTimeout = defaults.RedisConnectTimeout
 	}
 	if o.CommandTimeout <= 0 {
-		o.CommandTimeout = 5 * time.Second
+		o.CommandTimeout = defaults.RedisCommandTimeout
 	}
 	if o.SessionTTL <= 0 {
-		o.SessionTTL = time.Hour
+		o.SessionTTL = defaults.SessionTTL
 	}
 	if o.HistoryMax <= 0 {
-		o.HistoryMax = 1000
+		o.HistoryMax = defaults.SessionHistoryMax
 	}
 	if o.EventsMax <= 0 {
-		o.EventsMax = 2000
+		o.EventsMax = defaults.SessionEventsMax
 	}
 	if o.Partitions <= 0 {
-		o.Partitions = 4
+		o.Partitions = defaults.StreamPartitions
 	}
 	if o.StreamMaxLen <= 0 {
-		o.StreamMaxLen = 100000
+		o.StreamMaxLen = defaults.StreamMaxLen
 	}
 }
 

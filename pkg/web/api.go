@@ -31,7 +31,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// errTooLarge means a request body is over Options.MaxBodyBytes.
+// errTooLarge means a request body is over Options.MaxRequestBytes.
 var errTooLarge = errors.New("request body too large")
 
 // field reads a parameter from the query, then from a JSON object body or a form body.
@@ -42,7 +42,7 @@ func (s *Server) field(w http.ResponseWriter, r *http.Request, key string) (stri
 	if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodDelete {
 		return "", nil
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, int64(s.opt.MaxRequestBytes))
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var tooLarge *http.MaxBytesError
 	switch ct {
@@ -58,7 +58,7 @@ func (s *Server) field(w http.ResponseWriter, r *http.Request, key string) (stri
 		_ = json.Unmarshal(body[key], &v) // a value that is not a string reads as missing
 		return v, nil
 	case "multipart/form-data":
-		if err := r.ParseMultipartForm(s.opt.MaxBodyBytes); err != nil {
+		if err := r.ParseMultipartForm(int64(s.opt.MaxRequestBytes)); err != nil {
 			if errors.As(err, &tooLarge) {
 				return "", errTooLarge
 			}
@@ -100,7 +100,7 @@ func bearer(r *http.Request) (string, bool) {
 }
 
 func (s *Server) tooLarge(w http.ResponseWriter) {
-	writeJSON(w, http.StatusRequestEntityTooLarge, detail(fmt.Sprintf("Request body larger than %d bytes", s.opt.MaxBodyBytes)))
+	writeJSON(w, http.StatusRequestEntityTooLarge, detail(fmt.Sprintf("Request body larger than %d bytes", s.opt.MaxRequestBytes)))
 }
 
 func (s *Server) unavailable(w http.ResponseWriter, what string, err error) {

@@ -16,6 +16,6 @@
 //
 // Cost per socket: one goroutine (the reader) while idle, no timer, no buffer beyond the
 // connection's; writes run on a goroutine that exists only while the socket's queue is not
-// empty. A socket whose queue reaches Options.SendQueue frames or Options.SendQueueBytes
+// empty. A socket whose queue reaches Options.SendQueueFrames frames or Options.SendQueueBytes
 // (a client that does not read) is closed with 1013, so it reconnects and resumes.
 package web

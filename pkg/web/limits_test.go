@@ -149,7 +149,7 @@ func TestSocketsPerSession(t *testing.T) {
 // A client that stops reading is disconnected (1013) instead of growing the server's memory.
 func TestSlowReaderDisconnected(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
-		e := setup(t, b, web.Options{SendQueue: 16, SendQueueBytes: 64 << 10}, store.Options{EventsMax: 100})
+		e := setup(t, b, web.Options{SendQueueFrames: 16, SendQueueBytes: 64 << 10}, store.Options{EventsMax: 100})
 		sess := e.session()
 		// A small receive buffer, so the kernel does not absorb megabytes first.
 		hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {

@@ -5,21 +5,21 @@ import (
 	"time"
 
 	"chatbot/pkg/auth"
-	"chatbot/pkg/config"
+	"chatbot/pkg/defaults"
 	"chatbot/pkg/store"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Options configure a Server. Zero values take the documented defaults (those of DESIGN.md
-// for the config keys).
+// Options configure a Server. Each field with a configuration key names it; zero values
+// take the key's default (package defaults), given with each field.
 type Options struct {
 	// Store is the Redis layer; required.
 	Store *store.Store
 	// Logger gets the server's logs (never a token); default slog.Default().
 	Logger *slog.Logger
-	// Registry gets the server's metrics and is what /metrics serves; default a new registry
-	// with the Go and process collectors.
+	// Registry gets the server's metrics and is what /metrics serves; default a new, empty
+	// registry (a program adds the Go and process collectors to the one it passes).
 	Registry *prometheus.Registry
 
 	// Addr is where Run listens (server.addr). Default ":8080".
@@ -43,9 +43,9 @@ type Options struct {
 	// Default 30.
 	SessionsPerMinutePerIP int
 
-	// SendQueue is how many frames may wait for a slow socket before it is closed with 1013
-	// (limits.send_queue_frames). Default 256.
-	SendQueue int
+	// SendQueueFrames is how many frames may wait for a slow socket before it is closed with
+	// 1013 (limits.send_queue_frames). Default 256.
+	SendQueueFrames int
 	// SendQueueBytes is how many bytes may wait for a slow socket (limits.send_queue_bytes).
 	// Default 1 MiB.
 	SendQueueBytes int
@@ -55,8 +55,8 @@ type Options struct {
 	// JoinTimeout bounds subscribing to a session's notifications when a socket opens.
 	// Default 10s.
 	JoinTimeout time.Duration
-	// MaxBodyBytes bounds HTTP request bodies (limits.max_request_bytes). Default 16 KiB.
-	MaxBodyBytes int64
+	// MaxRequestBytes bounds HTTP request bodies (limits.max_request_bytes). Default 16 KiB.
+	MaxRequestBytes int
 	// MaxHeaderBytes bounds HTTP request headers (limits.max_header_bytes; net/http allows
 	// 4 KiB more). Default 32 KiB.
 	MaxHeaderBytes int
@@ -67,7 +67,7 @@ type Options struct {
 	ReadTimeout       time.Duration
 	IdleTimeout       time.Duration
 	// SubscriberName is the Redis CLIENT SETNAME of the notification subscriber.
-	// Default "chatbot-sub".
+	// Default the store's, "chatbot-sub".
 	SubscriberName string
 
 	// Auth verifies the application's JWTs (auth.mode jwt): POST /token, /refresh_token,
@@ -82,70 +82,40 @@ type Options struct {
 	MessagesPerMinutePerUser int
 }
 
-// OptionsFromConfig maps the configuration keys to Options; Store, Logger and Registry are
-// left to the caller.
-func OptionsFromConfig(cfg *config.Config) Options {
-	return Options{
-		Addr:                   cfg.Server.Addr,
-		AllowedOrigins:         cfg.Server.AllowedOrigins,
-		ShutdownTimeout:        cfg.Server.ShutdownTimeout,
-		MaxMessageBytes:        cfg.Limits.MaxMessageBytes,
-		MessagesPerMinute:      cfg.Limits.MessagesPerMinute,
-		MaxPending:             cfg.Limits.MaxPending,
-		SocketsPerSession:      cfg.Limits.SocketsPerSession,
-		SessionsPerMinutePerIP: cfg.Limits.SessionsPerMinutePerIP,
-		SendQueue:              cfg.Limits.SendQueueFrames,
-		SendQueueBytes:         cfg.Limits.SendQueueBytes,
-		WriteTimeout:           cfg.Server.WriteTimeout,
-		MaxBodyBytes:           int64(cfg.Limits.MaxRequestBytes),
-		MaxHeaderBytes:         cfg.Limits.MaxHeaderBytes,
-		ReadHeaderTimeout:      cfg.Server.ReadHeaderTimeout,
-		ReadTimeout:            cfg.Server.ReadTimeout,
-		IdleTimeout:            cfg.Server.IdleTimeout,
-
-		SessionsPerMinutePerUser: cfg.Limits.SessionsPerMinutePerUser,
-		MessagesPerMinutePerUser: cfg.Limits.MessagesPerMinutePerUser,
-	}
-}
+// joinTimeout is JoinTimeout's default; it has no configuration key.
+const joinTimeout = 10 * time.Second
 
 func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
 	if o.Addr == "" {
-		o.Addr = ":8080"
+		o.Addr = defaults.ServerAddr
 	}
-	setDuration(&o.ShutdownTimeout, 10*time.Second)
-	setInt(&o.MaxMessageBytes, 4096)
-	setInt(&o.MessagesPerMinute, 60)
-	setInt(&o.MaxPending, 16)
-	setInt(&o.SocketsPerSession, 8)
-	setInt(&o.SessionsPerMinutePerIP, 30)
-	setInt(&o.SessionsPerMinutePerUser, 30)
-	setInt(&o.MessagesPerMinutePerUser, 120)
-	setInt(&o.SendQueue, 256)
-	setInt(&o.SendQueueBytes, 1<<20)
-	setDuration(&o.WriteTimeout, 10*time.Second)
-	setDuration(&o.JoinTimeout, 10*time.Second)
-	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = 16 << 10
-	}
-	setInt(&o.MaxHeaderBytes, 32<<10)
-	setDuration(&o.ReadHeaderTimeout, 5*time.Second)
-	setDuration(&o.ReadTimeout, 15*time.Second)
-	setDuration(&o.IdleTimeout, 60*time.Second)
-	if o.SubscriberName == "" {
-		o.SubscriberName = "chatbot-sub"
-	}
+	setDefault(&o.ShutdownTimeout, defaults.ServerShutdownTimeout)
+	setDefault(&o.MaxMessageBytes, defaults.LimitsMaxMessageBytes)
+	setDefault(&o.MessagesPerMinute, defaults.LimitsMessagesPerMinute)
+	setDefault(&o.MaxPending, defaults.LimitsMaxPending)
+	setDefault(&o.SocketsPerSession, defaults.LimitsSocketsPerSession)
+	setDefault(&o.SessionsPerMinutePerIP, defaults.LimitsSessionsPerMinutePerIP)
+	setDefault(&o.SendQueueFrames, defaults.LimitsSendQueueFrames)
+	setDefault(&o.SendQueueBytes, defaults.LimitsSendQueueBytes)
+	setDefault(&o.WriteTimeout, defaults.ServerWriteTimeout)
+	setDefault(&o.JoinTimeout, joinTimeout)
+	setDefault(&o.MaxRequestBytes, defaults.LimitsMaxRequestBytes)
+	setDefault(&o.MaxHeaderBytes, defaults.LimitsMaxHeaderBytes)
+	setDefault(&o.ReadHeaderTimeout, defaults.ServerReadHeaderTimeout)
+	setDefault(&o.ReadTimeout, defaults.ServerReadTimeout)
+	setDefault(&o.IdleTimeout, defaults.ServerIdleTimeout)
+	setDefault(&o.SessionsPerMinutePerUser, defaults.LimitsSessionsPerMinutePerUser)
+	setDefault(&o.MessagesPerMinutePerUser, defaults.LimitsMessagesPerMinutePerUser)
 }
 
-func setInt(v *int, def int) {
-	if *v <= 0 {
-		*v = def
-	}
-}
-
-func setDuration(v *time.Duration, def time.Duration) {
+// setDefault gives a field that is zero or negative its default.
+func setDefault[T int | time.Duration](v *T, def T) {
 	if *v <= 0 {
 		*v = def
 	}

@@ -95,7 +95,7 @@ func TestResume(t *testing.T) {
 // duplicate.
 func TestResumeWhileEventsFlow(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
-		e := setup(t, b, web.Options{SendQueue: 4096}, store.Options{EventsMax: 10000})
+		e := setup(t, b, web.Options{SendQueueFrames: 4096}, store.Options{EventsMax: 10000})
 		sess := e.session()
 		c := e.dial(tokenQuery(sess, "stream=1"))
 

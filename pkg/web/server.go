@@ -14,8 +14,6 @@ import (
 	"chatbot/pkg/web/ui"
 
 	"github.com/coder/websocket"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -48,10 +46,6 @@ func New(opt Options) (*Server, error) {
 		return nil, errors.New("web: Options.Store is required")
 	}
 	opt.defaults()
-	if opt.Registry == nil {
-		opt.Registry = prometheus.NewRegistry()
-		opt.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		opt: opt, st: opt.Store, log: opt.Logger, ipLim: newIPLimiter(opt.SessionsPerMinutePerIP),

@@ -66,7 +66,7 @@ func (s *socket) enqueue(f outFrame) {
 		s.mu.Unlock()
 		return
 	}
-	if len(s.queue) >= s.srv.opt.SendQueue || s.queued+len(f.data) > s.srv.opt.SendQueueBytes {
+	if len(s.queue) >= s.srv.opt.SendQueueFrames || s.queued+len(f.data) > s.srv.opt.SendQueueBytes {
 		s.mu.Unlock()
 		s.srv.log.Info("closing a socket that does not keep up", "session", tokenHash(s.token))
 		s.closeSlow()

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"chatbot/pkg/defaults"
 	"chatbot/pkg/llm"
 	"chatbot/pkg/store"
 
@@ -88,16 +89,16 @@ func (o *Options) defaults() error {
 		o.Name = host + "-" + strconv.Itoa(os.Getpid())
 	}
 	if o.Replicas <= 0 {
-		o.Replicas = 1
+		o.Replicas = defaults.WorkerReplicas
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 64
+		o.Concurrency = defaults.WorkerConcurrency
 	}
 	if o.ClaimIdle <= 0 {
-		o.ClaimIdle = 15 * time.Second
+		o.ClaimIdle = defaults.WorkerClaimIdle
 	}
 	if o.ShutdownTimeout <= 0 {
-		o.ShutdownTimeout = 30 * time.Second
+		o.ShutdownTimeout = defaults.WorkerShutdownTimeout
 	}
 	if o.History < 0 {
 		o.History = 0

@@ -7,49 +7,26 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"chatbot/pkg/chat"
-	"chatbot/pkg/config"
 	"chatbot/pkg/store"
 	"chatbot/pkg/store/storetest"
 	"chatbot/pkg/web"
 
 	"github.com/coder/websocket"
-	"github.com/spf13/pflag"
 )
 
-// These tests set each limit of the web tier through its configuration key, as `serve` and
-// `dev` do (config.Load, then web.OptionsFromConfig), to a value other than its default, and
-// check the server applies it.
-
-// fromConfig is the Options of the configuration with args as flags (no config file).
-func fromConfig(t *testing.T, args ...string) web.Options {
-	t.Helper()
-	empty := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(empty, []byte("{}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
-	config.AddFlags(fs)
-	if err := fs.Parse(append([]string{"--config", empty}, args...)); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(fs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return web.OptionsFromConfig(cfg)
-}
+// These tests set each HTTP and socket limit of the web tier to a value other than its
+// default and check the server applies it. cmd's TestOptionsFromConfig checks that each
+// configuration key reaches its option.
 
 // limits.max_request_bytes: a body over it gets 413 with a detail naming the limit.
-func TestConfigMaxRequestBytes(t *testing.T) {
+func TestOptionMaxRequestBytes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
-		e := setup(t, b, fromConfig(t, "--limits.max_request_bytes", "1024"), store.Options{})
+		e := setup(t, b, web.Options{MaxRequestBytes: 1024}, store.Options{})
 		body := func(size int) string {
 			prefix := `{"name":"alice","pad":"`
 			return prefix + strings.Repeat("x", size-len(prefix)-2) + `"}`
@@ -73,10 +50,10 @@ func TestConfigMaxRequestBytes(t *testing.T) {
 }
 
 // limits.max_header_bytes: headers over it (plus net/http's 4 KiB) get 431.
-func TestConfigMaxHeaderBytes(t *testing.T) {
+func TestOptionMaxHeaderBytes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
 		st := storetest.Open(t, b, store.Options{})
-		base, _ := serveOn(t, st, fromConfig(t, "--limits.max_header_bytes", "1024"))
+		base, _ := serveOn(t, st, web.Options{MaxHeaderBytes: 1024})
 		get := func(header int) int {
 			req, _ := http.NewRequest("GET", base+"/test", nil)
 			req.Header.Set("X-Pad", strings.Repeat("h", header))
@@ -98,11 +75,11 @@ func TestConfigMaxHeaderBytes(t *testing.T) {
 
 // server.read_header_timeout, server.read_timeout and server.idle_timeout: each ends a slow or
 // idle HTTP connection long before its default would.
-func TestConfigHTTPTimeouts(t *testing.T) {
+func TestOptionHTTPTimeouts(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
 		st := storetest.Open(t, b, store.Options{})
-		base, _ := serveOn(t, st, fromConfig(t, "--server.read_header_timeout", "200ms",
-			"--server.read_timeout", "500ms", "--server.idle_timeout", "300ms"))
+		base, _ := serveOn(t, st, web.Options{ReadHeaderTimeout: 200 * time.Millisecond,
+			ReadTimeout: 500 * time.Millisecond, IdleTimeout: 300 * time.Millisecond})
 		// within bounds every wait below; each is less than the key's default.
 		open := func(within time.Duration, request string) (net.Conn, *bufio.Reader) {
 			conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
@@ -153,9 +130,9 @@ func TestConfigHTTPTimeouts(t *testing.T) {
 }
 
 // limits.send_queue_bytes: a frame that does not fit in the queue closes the socket with 1013.
-func TestConfigSendQueueBytes(t *testing.T) {
+func TestOptionSendQueueBytes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
-		e := setup(t, b, fromConfig(t, "--limits.send_queue_bytes", "65536"), store.Options{})
+		e := setup(t, b, web.Options{SendQueueBytes: 65536}, store.Options{})
 		sess := e.session()
 		c := e.dial(tokenQuery(sess, "stream=1"))
 		emit := func(text string) {
@@ -198,10 +175,10 @@ var stuck = chat.Event{Type: chat.FrameDelta, Text: strings.Repeat("s", 8<<20)}
 
 // limits.send_queue_frames: while the writer is stuck, the frame after the limit closes the
 // socket with 1013.
-func TestConfigSendQueueFrames(t *testing.T) {
+func TestOptionSendQueueFrames(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
-		e := setup(t, b, fromConfig(t, "--limits.send_queue_frames", "16",
-			"--limits.send_queue_bytes", "67108864", "--server.write_timeout", "1m"), store.Options{})
+		e := setup(t, b, web.Options{SendQueueFrames: 16,
+			SendQueueBytes: 64 << 20, WriteTimeout: time.Minute}, store.Options{})
 		sess := e.session()
 		slowClient(e, sess)
 		if _, err := e.st.Emit(e.ctx, sess.Token, stuck); err != nil {
@@ -224,10 +201,10 @@ func TestConfigSendQueueFrames(t *testing.T) {
 }
 
 // server.write_timeout: a write that cannot finish drops the connection.
-func TestConfigWriteTimeout(t *testing.T) {
+func TestOptionWriteTimeout(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
-		e := setup(t, b, fromConfig(t, "--server.write_timeout", "300ms",
-			"--limits.send_queue_bytes", "67108864"), store.Options{})
+		e := setup(t, b, web.Options{WriteTimeout: 300 * time.Millisecond,
+			SendQueueBytes: 64 << 20}, store.Options{})
 		sess := e.session()
 		slowClient(e, sess)
 		if _, err := e.st.Emit(e.ctx, sess.Token, stuck); err != nil {

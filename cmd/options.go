@@ -1,0 +1,88 @@
+package cmd
+
+import (
+	"chatbot/pkg/auth"
+	"chatbot/pkg/config"
+	"chatbot/pkg/llm"
+	"chatbot/pkg/store"
+	"chatbot/pkg/web"
+	"chatbot/pkg/worker"
+)
+
+// The one place where the configuration becomes the options of the pieces cmd builds. Each
+// function leaves what is not a configuration key (a store, a logger, a registry, a model) to
+// its caller.
+
+// storeOptions are the redis.*, session.* and stream.* keys as store options.
+func storeOptions(cfg *config.Config) store.Options {
+	return store.Options{
+		URL:            cfg.Redis.URL,
+		TLSCAFile:      cfg.Redis.TLSCAFile,
+		ConnectTimeout: cfg.Redis.ConnectTimeout,
+		CommandTimeout: cfg.Redis.CommandTimeout,
+		SessionTTL:     cfg.Session.TTL,
+		HistoryMax:     cfg.Session.HistoryMax,
+		EventsMax:      cfg.Session.EventsMax,
+		Partitions:     cfg.Stream.Partitions,
+		StreamMaxLen:   cfg.Stream.MaxLen,
+	}
+}
+
+// webOptions are the server.* and limits.* keys as web options (Auth is authVerifier's).
+func webOptions(cfg *config.Config) web.Options {
+	return web.Options{
+		Addr:                   cfg.Server.Addr,
+		AllowedOrigins:         cfg.Server.AllowedOrigins,
+		ShutdownTimeout:        cfg.Server.ShutdownTimeout,
+		ReadHeaderTimeout:      cfg.Server.ReadHeaderTimeout,
+		ReadTimeout:            cfg.Server.ReadTimeout,
+		IdleTimeout:            cfg.Server.IdleTimeout,
+		WriteTimeout:           cfg.Server.WriteTimeout,
+		MaxMessageBytes:        cfg.Limits.MaxMessageBytes,
+		MessagesPerMinute:      cfg.Limits.MessagesPerMinute,
+		MaxPending:             cfg.Limits.MaxPending,
+		SocketsPerSession:      cfg.Limits.SocketsPerSession,
+		SessionsPerMinutePerIP: cfg.Limits.SessionsPerMinutePerIP,
+		MaxRequestBytes:        cfg.Limits.MaxRequestBytes,
+		MaxHeaderBytes:         cfg.Limits.MaxHeaderBytes,
+		SendQueueFrames:        cfg.Limits.SendQueueFrames,
+		SendQueueBytes:         cfg.Limits.SendQueueBytes,
+
+		SessionsPerMinutePerUser: cfg.Limits.SessionsPerMinutePerUser,
+		MessagesPerMinutePerUser: cfg.Limits.MessagesPerMinutePerUser,
+	}
+}
+
+// authOptions are the auth.* keys (but auth.mode, which says whether there is a verifier at
+// all: authVerifier) as the verifier's options.
+func authOptions(cfg *config.Config) auth.Options {
+	return auth.Options{
+		Secret:      []byte(cfg.Auth.JWTSecret),
+		JWKSURL:     cfg.Auth.JWKSURL,
+		Issuer:      cfg.Auth.Issuer,
+		Audience:    cfg.Auth.Audience,
+		Leeway:      cfg.Auth.Leeway,
+		JWKSRefresh: cfg.Auth.JWKSRefresh,
+	}
+}
+
+// workerOptions are the worker.* keys and the llm.* keys of a turn as worker options.
+func workerOptions(cfg *config.Config) worker.Options {
+	return worker.Options{
+		Replicas:        cfg.Worker.Replicas,
+		Concurrency:     cfg.Worker.Concurrency,
+		ClaimIdle:       cfg.Worker.ClaimIdle,
+		ShutdownTimeout: cfg.Worker.ShutdownTimeout,
+		SystemPrompt:    cfg.LLM.SystemPrompt,
+		History:         cfg.LLM.History,
+		Retry:           llm.Retry{MaxRetries: cfg.LLM.MaxRetries, Timeout: cfg.LLM.Timeout},
+	}
+}
+
+// llmConfig is the model the llm.* keys describe.
+func llmConfig(cfg *config.Config) llm.Config {
+	return llm.Config{
+		Provider: cfg.LLM.Provider, BaseURL: cfg.LLM.BaseURL, APIKey: cfg.LLM.APIKey, Model: cfg.LLM.Model,
+		MaxTokens: cfg.LLM.MaxTokens, Temperature: cfg.LLM.Temperature, EchoDelay: cfg.LLM.EchoDelay,
+	}
+}

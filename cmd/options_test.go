@@ -1,0 +1,145 @@
+package cmd
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"chatbot/pkg/auth"
+	"chatbot/pkg/config"
+	"chatbot/pkg/llm"
+	"chatbot/pkg/store"
+	"chatbot/pkg/web"
+	"chatbot/pkg/worker"
+
+	"github.com/spf13/pflag"
+)
+
+// Every configuration key, set to a value other than its default, reaches its option: the
+// packages' own tests check each option does what its key says.
+func TestOptionsFromConfig(t *testing.T) {
+	set := map[string]string{
+		"redis.url":             "rediss://10.0.0.1:7000/2",
+		"redis.tls_ca_file":     "/etc/ca.pem",
+		"redis.connect_timeout": "6s",
+		"redis.command_timeout": "7s",
+		"session.ttl":           "2h",
+		"session.history_max":   "11",
+		"session.events_max":    "12",
+		"stream.partitions":     "13",
+		"stream.max_len":        "14",
+
+		"server.addr":                ":9000",
+		"server.allowed_origins":     "https://a.example,https://b.example",
+		"server.shutdown_timeout":    "3s",
+		"server.read_header_timeout": "4s",
+		"server.read_timeout":        "8s",
+		"server.idle_timeout":        "9s",
+		"server.write_timeout":       "11s",
+
+		"limits.max_message_bytes":          "15",
+		"limits.messages_per_minute":        "16",
+		"limits.max_pending":                "17",
+		"limits.sockets_per_session":        "18",
+		"limits.sessions_per_minute_per_ip": "19",
+		"limits.max_request_bytes":          "2048",
+		"limits.max_header_bytes":           "4096",
+		"limits.send_queue_frames":          "20",
+		"limits.send_queue_bytes":           "100000",
+
+		"worker.replicas":         "2",
+		"worker.concurrency":      "21",
+		"worker.claim_idle":       "22s",
+		"worker.shutdown_timeout": "23s",
+		"worker.metrics_addr":     ":9091", // cmd's own: the probe server of work
+
+		"llm.provider":      "openai",
+		"llm.base_url":      "http://10.0.0.2:8000/v1",
+		"llm.api_key":       "sk-test",
+		"llm.model":         "m",
+		"llm.system_prompt": "be brief",
+		"llm.history":       "3",
+		"llm.max_tokens":    "24",
+		"llm.temperature":   "0.5",
+		"llm.timeout":       "25s",
+		"llm.max_retries":   "4",
+		"llm.echo_delay":    "26ms",
+
+		"auth.mode":         "jwt", // cmd's own: whether authVerifier makes a verifier
+		"auth.jwt_secret":   "",    // the default: a secret and a JWKS URL exclude each other
+		"auth.jwks_url":     "https://idp.example/jwks.json",
+		"auth.jwks_refresh": "6m",
+		"auth.issuer":       "https://idp.example/",
+		"auth.audience":     "chat",
+		"auth.leeway":       "31s",
+
+		"limits.sessions_per_minute_per_user": "27",
+		"limits.messages_per_minute_per_user": "28",
+
+		"log.level":  "debug", // cmd's own: newLogger
+		"log.format": "text",
+	}
+	for _, k := range config.Keys {
+		if _, ok := set[k.Name]; !ok {
+			t.Errorf("key %s is not set by this test: add it, and map it to its option", k.Name)
+		}
+	}
+	empty := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(empty, []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--config", empty}
+	for k, v := range set {
+		args = append(args, "--"+k, v)
+	}
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	config.AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"store", storeOptions(cfg), store.Options{
+			URL: "rediss://10.0.0.1:7000/2", TLSCAFile: "/etc/ca.pem",
+			ConnectTimeout: 6 * time.Second, CommandTimeout: 7 * time.Second,
+			SessionTTL: 2 * time.Hour, HistoryMax: 11, EventsMax: 12, Partitions: 13, StreamMaxLen: 14,
+		}},
+		{"web", webOptions(cfg), web.Options{
+			Addr: ":9000", AllowedOrigins: []string{"https://a.example", "https://b.example"},
+			ShutdownTimeout: 3 * time.Second, ReadHeaderTimeout: 4 * time.Second, ReadTimeout: 8 * time.Second,
+			IdleTimeout: 9 * time.Second, WriteTimeout: 11 * time.Second,
+			MaxMessageBytes: 15, MessagesPerMinute: 16, MaxPending: 17, SocketsPerSession: 18,
+			SessionsPerMinutePerIP: 19, MaxRequestBytes: 2048, MaxHeaderBytes: 4096,
+			SendQueueFrames: 20, SendQueueBytes: 100000,
+			SessionsPerMinutePerUser: 27, MessagesPerMinutePerUser: 28,
+		}},
+		{"auth", authOptions(cfg), auth.Options{
+			Secret: []byte(""), JWKSURL: "https://idp.example/jwks.json", Issuer: "https://idp.example/",
+			Audience: "chat", Leeway: 31 * time.Second, JWKSRefresh: 6 * time.Minute,
+		}},
+		{"worker", workerOptions(cfg), worker.Options{
+			Replicas: 2, Concurrency: 21, ClaimIdle: 22 * time.Second, ShutdownTimeout: 23 * time.Second,
+			SystemPrompt: "be brief", History: 3, Retry: llm.Retry{MaxRetries: 4, Timeout: 25 * time.Second},
+		}},
+		{"llm", llmConfig(cfg), llm.Config{
+			Provider: "openai", BaseURL: "http://10.0.0.2:8000/v1", APIKey: "sk-test", Model: "m",
+			MaxTokens: 24, Temperature: 0.5, EchoDelay: 26 * time.Millisecond,
+		}},
+	} {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s options\n got %+v\nwant %+v", c.name, c.got, c.want)
+		}
+	}
+	if cfg.Worker.MetricsAddr != ":9091" || cfg.Log.Level != "debug" || cfg.Log.Format != "text" || cfg.Auth.Mode != config.AuthJWT {
+		t.Errorf("cmd's own keys: %+v %+v %s", cfg.Worker, cfg.Log, cfg.Auth.Mode)
+	}
+}

@@ -3,7 +3,7 @@ package cmd
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -32,22 +32,24 @@ func benchServeAndWork(t *testing.T, b storetest.Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(srv.Close)
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	wk, err := worker.New(worker.Options{Store: st, Model: llm.Echo{}, Block: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	var running sync.WaitGroup
+	running.Go(func() { srv.Serve(ctx, ln) })
 	running.Go(func() { wk.Run(ctx) })
 	t.Cleanup(func() {
 		stop()
 		running.Wait()
 	})
 
-	out, err := runCLI(t, "bench", "--url", hs.URL, "--sessions", "4", "--rate", "100", "--stream",
+	out, err := runCLI(t, "bench", "--url", "http://"+ln.Addr().String(), "--sessions", "4", "--rate", "100", "--stream",
 		"--duration", "500ms", "--warmup=-1s", "--drain", "10s", "--json")
 	if err != nil {
 		t.Fatal(err)

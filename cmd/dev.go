@@ -119,7 +119,6 @@ func runDev(cmd *cobra.Command, demo authDemo) error {
 	wk, err := worker.New(kopt)
 	if err != nil {
 		ln.Close()
-		srv.Close()
 		return err
 	}
 
@@ -129,7 +128,6 @@ func runDev(cmd *cobra.Command, demo authDemo) error {
 	if demo.on {
 		if err := demo.print(out, cfg, browseURL(ln.Addr())); err != nil {
 			ln.Close()
-			srv.Close()
 			return err
 		}
 	} else {

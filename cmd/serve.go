@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"chatbot/pkg/run"
 	"chatbot/pkg/web"
 
 	"github.com/spf13/cobra"
@@ -54,7 +55,7 @@ server.shutdown_timeout.`,
 			if err != nil {
 				return err
 			}
-			return srv.Run(cmd.Context())
+			return run.All(cmd.Context(), run.Named{Name: "serve", Service: srv})
 		},
 	}
 }

@@ -224,7 +224,7 @@ func TestReadyzWithoutRedis(t *testing.T) {
 	}
 	defer st.Close()
 	e := &env{t: t, st: st, ctx: ctx}
-	_, ts := e.serve(st, web.Options{})
+	ts := e.serve(st, web.Options{})
 	if status, body, _ := httpDo(t, ts, "GET", "/readyz", "", ""); status != http.StatusOK {
 		t.Fatalf("readyz with redis: %d %s", status, body)
 	}

@@ -68,12 +68,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// Accept answered with the HTTP error (403 for a foreign Origin).
 		s.log.Debug("websocket upgrade refused", "err", err, "origin", r.Header.Get("Origin"))
-		s.reg.leave(sock)
+		s.fanout.leave(sock)
 		return
 	}
 	conn.SetReadLimit(int64(s.opt.MaxMessageBytes))
 	if !s.track(sock) {
-		s.reg.leave(sock)
+		s.fanout.leave(sock)
 		conn.Close(websocket.StatusGoingAway, reasonShutdown)
 		return
 	}
@@ -129,7 +129,7 @@ func (s *Server) admit(ctx context.Context, sock *socket, q url.Values) (code we
 	}
 	jctx, cancel := context.WithTimeout(s.ctx, s.opt.JoinTimeout)
 	defer cancel()
-	switch err := s.reg.join(jctx, sock, from); {
+	switch err := s.fanout.join(jctx, sock, from); {
 	case err == nil:
 		return 0, "", from, resume
 	case errors.Is(err, errTooManySockets):

@@ -6,11 +6,15 @@
 // the application's JWT (pkg/auth), sessions belong to its sub, and a socket closes when its
 // JWT expires.
 //
-// Delivery: a Server holds one store.Subscriber (one Redis connection) subscribed to the
-// notify channel of every session it has sockets for, and one hub per such session. A hub
-// remembers the last event it delivered; a notification whose prev is that event goes
-// straight to the session's sockets, anything else makes the hub read the gap from Redis
-// (XRANGE) first, so every socket gets every event once, in order. A socket that resumes with
+// Lifecycle: New builds a Server and starts nothing. Serve (or Run, a run.Service) starts the
+// notification subscriber and serves; when its context ends it closes every socket with 1001
+// and returns once every goroutine the server started has ended.
+//
+// Delivery (fanout.go, hub.go): a Server holds one store.Subscriber (one Redis connection)
+// subscribed to the notify channel of every session it has sockets for, and one hub per such
+// session. A hub remembers the last event it delivered; a notification whose prev is that
+// event goes straight to the session's sockets, anything else makes the hub read the gap from
+// Redis (XRANGE) first, so every socket gets every event once, in order. A socket that resumes with
 // ?last_id replays the events after it from Redis while live events wait in its queue, and
 // the queue drops anything at or before what the replay sent.
 //

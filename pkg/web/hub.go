@@ -17,17 +17,20 @@ const pageSize = 256
 
 // Errors of joining a hub.
 var (
-	errTooManySockets = errors.New("too many sockets open for this session")
-	errSessionGone    = errors.New("session deleted")
+	errTooManySockets   = errors.New("too many sockets open for this session")
+	errSessionGone      = errors.New("session deleted")
+	errSubscribeTimeout = errors.New("subscribing to the session's notifications timed out")
 )
 
 // hub fans one session's events out to the sockets this process holds for it. It has no
 // goroutine of its own: notifications are delivered on the subscriber's goroutine when they
-// follow the last event delivered, and a goroutine reads Redis only while there is a gap.
+// follow the last event delivered, and a goroutine (of the server's goroutines) reads Redis
+// only while there is a gap.
 type hub struct {
+	*hubDeps
+	fan   *fanout // the owner, which counts the hub's sockets
 	token string
-	reg   *registry
-	count int // sockets joined or joining; guarded by reg.mu
+	count int // sockets joined or joining; guarded by fan.mu
 
 	ready chan struct{} // closed once live, or when starting failed (err)
 	err   error
@@ -43,19 +46,19 @@ type hub struct {
 
 // start subscribes, learns the newest event, and goes live.
 func (h *hub) start(subscribed <-chan struct{}) {
-	ctx := h.reg.srv.ctx
-	timer := time.NewTimer(h.reg.srv.opt.JoinTimeout)
+	ctx := h.ctx
+	timer := time.NewTimer(h.joinTimeout)
 	defer timer.Stop()
 	select {
 	case <-subscribed:
 	case <-timer.C:
-		h.fail(errors.New("subscribing to the session's notifications timed out"))
+		h.fail(errSubscribeTimeout)
 		return
 	case <-ctx.Done():
 		h.fail(ctx.Err())
 		return
 	}
-	last, err := h.reg.srv.st.LastEventID(ctx, h.token)
+	last, err := h.st.LastEventID(ctx, h.token)
 	if err != nil {
 		h.fail(err)
 		return
@@ -74,7 +77,7 @@ func (h *hub) fail(err error) {
 	h.mu.Lock()
 	h.closed = true
 	h.mu.Unlock()
-	h.reg.drop(h)
+	h.fan.drop(h)
 	close(h.ready)
 }
 
@@ -131,7 +134,7 @@ func (h *hub) notify(n chat.Notification) {
 		h.deliver(store.Entry{ID: n.ID, Type: n.Type, Body: n.Body})
 	default:
 		h.dirty, h.busy = true, true
-		go h.catchUp()
+		h.bg.Go(h.catchUp)
 	}
 	h.mu.Unlock()
 }
@@ -147,14 +150,14 @@ func (h *hub) resync() {
 	h.dirty = true
 	if !h.busy {
 		h.busy = true
-		go h.catchUp()
+		h.bg.Go(h.catchUp)
 	}
 }
 
 // catchUp reads the events after last from Redis and delivers them, until no notification
 // is left waiting. It runs while busy is set; notifications meanwhile only set dirty.
 func (h *hub) catchUp() {
-	ctx := h.reg.srv.ctx
+	ctx := h.ctx
 	for wait := 50 * time.Millisecond; ; {
 		h.mu.Lock()
 		if h.closed || !h.dirty {
@@ -169,7 +172,7 @@ func (h *hub) catchUp() {
 			if ctx.Err() != nil {
 				return
 			}
-			h.reg.srv.log.Warn("reading a session's events failed; retrying", "session", tokenHash(h.token), "err", err)
+			h.log.Warn("reading a session's events failed; retrying", "session", tokenHash(h.token), "err", err)
 			h.mu.Lock()
 			h.dirty = true
 			h.mu.Unlock()
@@ -188,9 +191,9 @@ func (h *hub) catchUp() {
 // readGap delivers every event after from. If events after from were trimmed before this
 // hub read them, the sockets are told (history_truncated).
 func (h *hub) readGap(ctx context.Context, from string) error {
-	h.reg.srv.met.gapReads.Inc()
+	h.gapReads.Inc()
 	if from != "" {
-		truncated, err := h.reg.srv.st.Truncated(ctx, h.token, from)
+		truncated, err := h.st.Truncated(ctx, h.token, from)
 		if err != nil {
 			return err
 		}
@@ -203,7 +206,7 @@ func (h *hub) readGap(ctx context.Context, from string) error {
 		}
 	}
 	for {
-		entries, err := h.reg.srv.st.ReadEvents(ctx, h.token, from, pageSize)
+		entries, err := h.st.ReadEvents(ctx, h.token, from, pageSize)
 		if err != nil {
 			return err
 		}

@@ -17,53 +17,50 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Server is the web tier. Make it with New, serve it with Run (or mount Handler in a server
-// of your own), and end it by cancelling Run's context or calling Shutdown.
+// Server is the web tier. Make it with New, serve it with Run (a run.Service) or Serve, and
+// end it by cancelling their context or calling Shutdown.
 type Server struct {
 	opt     Options
 	st      *store.Store
 	log     *slog.Logger
 	met     *metrics
-	sub     *store.Subscriber
-	reg     *registry
+	fanout  *fanout
 	ipLim   *ipLimiter
 	handler http.Handler
 
-	ctx     context.Context // ends when the server shuts down
-	cancel  context.CancelFunc
-	subDone chan struct{}
+	ctx    context.Context // ends when the server shuts down
+	cancel context.CancelFunc
+	bg     goroutines // every goroutine but the sockets' readers; waited for by Shutdown
+	start  sync.Once
 
 	mu       sync.Mutex
 	sockets  map[*socket]struct{}
 	stopping bool
-	wg       sync.WaitGroup // one per tracked socket
+	wg       sync.WaitGroup // one per tracked socket (its reader)
 	stopOnce sync.Once
 }
 
-// New builds a server and starts its notification subscriber (one Redis connection).
+// errNoStore means Options.Store is missing.
+var errNoStore = errors.New("web: Options.Store is required")
+
+// New builds a server. It starts nothing: Serve (or Run) starts the notification subscriber
+// (one Redis connection) and serves.
 func New(opt Options) (*Server, error) {
 	if opt.Store == nil {
-		return nil, errors.New("web: Options.Store is required")
+		return nil, errNoStore
 	}
 	opt.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		opt: opt, st: opt.Store, log: opt.Logger, ipLim: newIPLimiter(opt.SessionsPerMinutePerIP),
-		ctx: ctx, cancel: cancel, subDone: make(chan struct{}), sockets: map[*socket]struct{}{},
+		ctx: ctx, cancel: cancel, sockets: map[*socket]struct{}{},
 	}
-	s.reg = newRegistry(s)
-	s.sub = s.st.NewSubscriber(store.SubscriberOptions{
-		OnNotify:      s.reg.notify,
-		OnResubscribe: s.reg.resync,
-		ClientName:    opt.SubscriberName,
-		Logger:        opt.Logger,
-	})
-	s.met = newMetrics(opt.Registry, func() float64 { return float64(s.sub.Subscribed()) })
+	s.met = newMetrics(opt.Registry, func() float64 { return float64(s.fanout.sub.Subscribed()) })
+	s.fanout = newFanout(hubDeps{
+		ctx: ctx, st: opt.Store, log: opt.Logger, bg: &s.bg,
+		gapReads: s.met.gapReads, joinTimeout: opt.JoinTimeout,
+	}, opt.SubscriberName, opt.SocketsPerSession, s.met)
 	s.handler = s.routes()
-	go func() {
-		defer close(s.subDone)
-		s.sub.Run(ctx)
-	}()
 	return s, nil
 }
 
@@ -84,9 +81,6 @@ func (s *Server) routes() http.Handler {
 	return s.cors(mux)
 }
 
-// Handler serves every route; tests mount it on httptest.NewServer.
-func (s *Server) Handler() http.Handler { return s.handler }
-
 // Run listens on Options.Addr and serves until ctx ends, then shuts down gracefully.
 func (s *Server) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.opt.Addr)
@@ -100,6 +94,9 @@ func (s *Server) Run(ctx context.Context) error {
 // "server shutting down" (clients reconnect elsewhere and resume), and returns within
 // Options.ShutdownTimeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.start.Do(func() {
+		s.bg.Go(func() { s.fanout.sub.Run(s.ctx) })
+	})
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: s.opt.ReadHeaderTimeout,
@@ -116,6 +113,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case err = <-served:
 		err = fmt.Errorf("serve on %s: %w", ln.Addr(), err)
+		served = nil
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), s.opt.ShutdownTimeout)
@@ -129,12 +127,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	s.Shutdown(sctx)
 	<-httpDone
+	if served != nil {
+		<-served // http.ErrServerClosed
+	}
 	s.log.Info("stopped", "addr", ln.Addr().String())
 	return err
 }
 
 // Shutdown closes every socket with 1001, waits for them until ctx ends (then drops the
-// rest), and stops the subscriber. The handler refuses new sockets from the first call.
+// rest), stops the subscriber and waits for every goroutine the server started. The handler
+// refuses new sockets from the first call.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.stopOnce.Do(func() {
 		s.mu.Lock()
@@ -165,11 +167,11 @@ func (s *Server) Shutdown(ctx context.Context) {
 			s.log.Warn("shutdown timeout: dropped sockets that did not close in time", "sockets", left)
 			<-done
 		}
-		<-s.subDone
+		s.bg.wait()
 	})
 }
 
-// Close shuts down with a short drain (tests, and callers that do not use Serve).
+// Close shuts down with a short drain: for a server that was built but never served.
 func (s *Server) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -202,7 +204,7 @@ func (s *Server) untrack(sock *socket) {
 // finish is the end of every tracked socket: out of its hub, out of the server.
 func (s *Server) finish(sock *socket) {
 	sock.stopExpiry()
-	s.reg.leave(sock)
+	s.fanout.leave(sock)
 	s.untrack(sock)
 	s.log.Debug("socket closed", "session", tokenHash(sock.token))
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -26,13 +25,12 @@ import (
 // wait bounds every wait of these tests; nothing sleeps for a fixed time.
 const wait = 15 * time.Second
 
-// env is one web server on httptest, on its own key prefix of a real Redis.
+// env is one web server, served on a loopback port, on its own key prefix of a real Redis.
 type env struct {
 	t   *testing.T
 	b   storetest.Backend
 	st  *store.Store
-	srv *web.Server
-	ts  *httptest.Server
+	ts  *httptest.Server // only its URL: the server is web.Server's own
 	ctx context.Context
 }
 
@@ -43,28 +41,21 @@ func setup(t *testing.T, b storetest.Backend, opt web.Options, sopt store.Option
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	e := &env{t: t, b: b, st: st, ctx: ctx}
-	e.srv, e.ts = e.serve(st, opt)
+	e.ts = e.serve(st, opt)
 	return e
 }
 
-// serve starts one more server on st.
-func (e *env) serve(st *store.Store, opt web.Options) (*web.Server, *httptest.Server) {
+// serve starts one more server on st until the test ends (serveOn).
+func (e *env) serve(st *store.Store, opt web.Options) *httptest.Server {
 	e.t.Helper()
-	opt.Store = st
-	opt.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if opt.SubscriberName == "" {
 		opt.SubscriberName = "chatbot-sub-" + uuid.NewString()[:8]
 	}
-	srv, err := web.New(opt)
-	if err != nil {
-		e.t.Fatal(err)
+	if opt.ShutdownTimeout == 0 {
+		opt.ShutdownTimeout = time.Second // a short drain: the test's sockets are closed by then
 	}
-	ts := httptest.NewServer(srv.Handler())
-	e.t.Cleanup(func() {
-		srv.Close()
-		ts.Close()
-	})
-	return srv, ts
+	base, _ := serveOn(e.t, st, opt)
+	return &httptest.Server{URL: base}
 }
 
 // second starts another server on the same Redis and key prefix, with its own connections:
@@ -72,8 +63,7 @@ func (e *env) serve(st *store.Store, opt web.Options) (*web.Server, *httptest.Se
 func (e *env) second(opt web.Options) *httptest.Server {
 	e.t.Helper()
 	st := storetest.Open(e.t, e.b, store.Options{Prefix: e.st.Keys().Prefix()})
-	_, ts := e.serve(st, opt)
-	return ts
+	return e.serve(st, opt)
 }
 
 func (e *env) session() chat.Session {

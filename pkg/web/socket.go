@@ -33,7 +33,7 @@ type outFrame struct {
 }
 
 // socket is one WebSocket of a session. Its reader goroutine owns its life; a writer
-// goroutine runs only while frames are queued.
+// goroutine (of the server's goroutines) runs only while frames are queued.
 type socket struct {
 	srv    *Server
 	conn   *websocket.Conn
@@ -80,7 +80,7 @@ func (s *socket) enqueue(f outFrame) {
 	}
 	s.mu.Unlock()
 	if start {
-		go s.flush()
+		s.srv.bg.Go(s.flush)
 	}
 }
 
@@ -159,7 +159,7 @@ func (s *socket) resume() {
 	}
 	s.mu.Unlock()
 	if start {
-		go s.flush()
+		s.srv.bg.Go(s.flush)
 	}
 }
 
@@ -181,7 +181,7 @@ func (s *socket) attach(conn *websocket.Conn, raw net.Conn) bool {
 // for the peer); the reader then ends and cleans up. Only the first close counts.
 func (s *socket) closeAsync(code websocket.StatusCode, reason string) {
 	if conn := s.markClosing(code, reason); conn != nil {
-		go conn.Close(code, reason)
+		s.srv.bg.Go(func() { conn.Close(code, reason) })
 	}
 }
 
@@ -193,11 +193,11 @@ func (s *socket) closeSlow() {
 	if conn == nil {
 		return
 	}
-	go func() {
+	s.srv.bg.Go(func() {
 		drop := time.AfterFunc(slowCloseGrace, s.drop)
 		defer drop.Stop()
 		conn.Close(websocket.StatusTryAgainLater, reasonSlow)
-	}()
+	})
 }
 
 // drop shuts the TCP connection without a close handshake.

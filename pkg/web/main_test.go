@@ -1,0 +1,16 @@
+package web_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package if a goroutine outlives the tests: every server's goroutines
+// (subscriber, hubs, socket readers, writers and closers) must end by the time Serve returns.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// A cluster client closes the connections a topology refresh replaced 5s later, on
+		// a goroutine of its own that its Close does not wait for.
+		goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2"))
+}

@@ -15,7 +15,7 @@ import (
 	"github.com/coder/websocket"
 )
 
-// fakeServe speaks the serve's protocol (DESIGN.md) with an instant echo model, so the
+// fakeServe speaks the serve's protocol (docs/PROTOCOL.md) with an instant echo model, so the
 // bench's own logic can be tested without Redis: POST /token, /chat with ack, delta and
 // message frames carrying offsets, error frames for refused messages, /metrics.
 type fakeServe struct {

@@ -2,7 +2,7 @@ package bench
 
 import "encoding/json"
 
-// frame is what the bench reads of a server frame (DESIGN.md, WebSocket /chat).
+// frame is what the bench reads of a server frame (docs/PROTOCOL.md, WebSocket /chat).
 type frame struct {
 	Type     string `json:"type"`
 	ID       string `json:"id"`

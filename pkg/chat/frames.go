@@ -2,7 +2,6 @@ package chat
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"strings"
 	"time"
@@ -15,16 +14,6 @@ const (
 	FrameAck     = "ack"
 	FrameDelta   = "delta"
 	FrameError   = "error"
-)
-
-// Error codes of error frames.
-const (
-	CodeEmptyMessage     = "empty_message"
-	CodeRateLimited      = "rate_limited"
-	CodeTooManyPending   = "too_many_pending"
-	CodeBadFrame         = "bad_frame"
-	CodeModelError       = "model_error"
-	CodeHistoryTruncated = "history_truncated"
 )
 
 // Event is a server-to-client frame. Events a worker or the send step writes to chat:{T}:out
@@ -105,13 +94,6 @@ type Command struct {
 	Msg      string `json:"msg"`
 	ClientID string `json:"client_id"`
 }
-
-// Errors of DecodeClientFrame. ErrEmptyMessage means the message has no text;
-// ErrBadFrame means the frame is a JSON command that cannot be understood.
-var (
-	ErrEmptyMessage = errors.New("message is empty")
-	ErrBadFrame     = errors.New("malformed command")
-)
 
 // maxJSONDepth bounds how deeply a JSON command may nest.
 const maxJSONDepth = 8

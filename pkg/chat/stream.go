@@ -1,7 +1,6 @@
 package chat
 
 import (
-	"errors"
 	"strconv"
 	"strings"
 )
@@ -24,9 +23,6 @@ type Request struct {
 	Token string
 	Seq   int64
 }
-
-// ErrBadRequest means a request stream entry is malformed.
-var ErrBadRequest = errors.New("malformed request entry")
 
 // DecodeRequest reads a request stream entry's fields.
 func DecodeRequest(fields map[string]string) (Request, error) {

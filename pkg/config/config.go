@@ -2,8 +2,8 @@ package config
 
 import "time"
 
-// Config is every setting of every role. The mapstructure tags are the key names of DESIGN.md;
-// Keys (keys.go) holds their defaults and help text.
+// Config is every setting of every role. The mapstructure tags are the key names (config.yaml,
+// the README's configuration table); Keys (keys.go) holds their defaults and help text.
 type Config struct {
 	Redis   Redis   `mapstructure:"redis"`
 	Server  Server  `mapstructure:"server"`

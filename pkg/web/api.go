@@ -16,7 +16,7 @@ import (
 	"chatbot/pkg/store"
 )
 
-// Error bodies of the HTTP API (DESIGN.md), FastAPI-shaped as the tutorial's clients expect.
+// Error bodies of the HTTP API (docs/PROTOCOL.md), FastAPI-shaped as the tutorial's clients expect.
 var (
 	errBodyName    = map[string]any{"detail": map[string]string{"loc": "name", "msg": "Enter a valid name"}}
 	errBodySession = detail("Session expired or does not exist")
@@ -30,9 +30,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
-
-// errTooLarge means a request body is over Options.MaxRequestBytes.
-var errTooLarge = errors.New("request body too large")
 
 // field reads a parameter from the query, then from a JSON object body or a form body.
 func (s *Server) field(w http.ResponseWriter, r *http.Request, key string) (string, error) {

@@ -221,7 +221,7 @@ const (
 func (h *hijackWatch) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	hj, ok := h.ResponseWriter.(http.Hijacker)
 	if !ok {
-		return nil, nil, errors.New("connection cannot be hijacked")
+		return nil, nil, errNotHijacker
 	}
 	c, brw, err := hj.Hijack()
 	if err != nil {

@@ -1,4 +1,4 @@
-// Package web is the web tier of `chatbot serve`: the HTTP API of DESIGN.md (POST/DELETE
+// Package web is the web tier of `chatbot serve`: the HTTP API of docs/PROTOCOL.md (POST/DELETE
 // /token, /refresh_token, /healthz, /readyz, /metrics, /test), the WebSocket chat at /chat
 // (github.com/coder/websocket) and the embedded web UI at /.
 //

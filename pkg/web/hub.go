@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -14,13 +13,6 @@ import (
 
 // pageSize is how many events one XRANGE reads when closing a gap or replaying.
 const pageSize = 256
-
-// Errors of joining a hub.
-var (
-	errTooManySockets   = errors.New("too many sockets open for this session")
-	errSessionGone      = errors.New("session deleted")
-	errSubscribeTimeout = errors.New("subscribing to the session's notifications timed out")
-)
 
 // hub fans one session's events out to the sockets this process holds for it. It has no
 // goroutine of its own: notifications are delivered on the subscriber's goroutine when they

@@ -13,11 +13,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// codeUnavailable is the error frame code when Redis could not take a command: the frame
-// was not acted on (or, with reply_to, the message is kept but not yet queued: resend it
-// with the same client_id). It extends the codes of DESIGN.md.
-const codeUnavailable = "unavailable"
-
 // readLoop reads client frames until the connection ends, then cleans up. It is the
 // socket's one long-lived goroutine. It reads with a context that never ends, so an idle
 // socket holds no timer; the server closes sockets itself on shutdown.
@@ -97,12 +92,12 @@ func (sock *socket) send(cmd chat.Command) bool {
 		sock.sendError(chat.CodeTooManyPending, fmt.Sprintf("Too many messages waiting for a reply (limit %d): wait for a reply", srv.opt.MaxPending), cmd.ClientID)
 	case errors.Is(err, store.ErrNotQueued):
 		srv.log.Warn("message kept but not queued", "session", tokenHash(sock.token), "err", err)
-		ev := chat.ErrorEvent(codeUnavailable, "Message kept but not queued: resend it with the same client_id", sent.ID)
+		ev := chat.ErrorEvent(chat.CodeUnavailable, "Message kept but not queued: resend it with the same client_id", sent.ID)
 		ev.ClientID = cmd.ClientID
 		sock.sendEvent(ev)
 	default:
 		srv.log.Warn("sending a message failed", "session", tokenHash(sock.token), "err", err)
-		sock.sendError(codeUnavailable, "Message not sent: service unavailable, try again", cmd.ClientID)
+		sock.sendError(chat.CodeUnavailable, "Message not sent: service unavailable, try again", cmd.ClientID)
 	}
 	return true
 }
@@ -116,7 +111,7 @@ func (sock *socket) stop() bool {
 		return false
 	case err != nil:
 		sock.srv.log.Warn("stop failed", "session", tokenHash(sock.token), "err", err)
-		sock.sendError(codeUnavailable, "Stop not sent: service unavailable, try again", "")
+		sock.sendError(chat.CodeUnavailable, "Stop not sent: service unavailable, try again", "")
 	}
 	return true
 }

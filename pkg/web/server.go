@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -40,9 +39,6 @@ type Server struct {
 	stopOnce sync.Once
 }
 
-// errNoStore means Options.Store is missing.
-var errNoStore = errors.New("web: Options.Store is required")
-
 // New builds a server. It starts nothing: Serve (or Run) starts the notification subscriber
 // (one Redis connection) and serves.
 func New(opt Options) (*Server, error) {
@@ -64,7 +60,7 @@ func New(opt Options) (*Server, error) {
 	return s, nil
 }
 
-// routes is the route table of DESIGN.md.
+// routes is the route table of docs/PROTOCOL.md.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", s.createToken)

@@ -1,0 +1,26 @@
+package chat
+
+import "errors"
+
+// Error codes of error frames (docs/PROTOCOL.md), the "code" of an Event of type FrameError.
+const (
+	CodeEmptyMessage     = "empty_message"
+	CodeRateLimited      = "rate_limited"
+	CodeTooManyPending   = "too_many_pending"
+	CodeBadFrame         = "bad_frame"
+	CodeModelError       = "model_error"
+	CodeHistoryTruncated = "history_truncated"
+	// CodeUnavailable: Redis could not take a command, so the frame was not acted on (or, with
+	// reply_to, the message is kept but not yet queued: resend it with the same client_id).
+	CodeUnavailable = "unavailable"
+)
+
+// Errors of DecodeClientFrame. ErrEmptyMessage means the message has no text;
+// ErrBadFrame means the frame is a JSON command that cannot be understood.
+var (
+	ErrEmptyMessage = errors.New("message is empty")
+	ErrBadFrame     = errors.New("malformed command")
+)
+
+// ErrBadRequest means a request stream entry is malformed (DecodeRequest).
+var ErrBadRequest = errors.New("malformed request entry")

@@ -173,10 +173,22 @@ func slowClient(e *env, sess chat.Session) {
 // (tcp_wmem's maximum is 4 MiB by default), so writing it blocks.
 var stuck = chat.Event{Type: chat.FrameDelta, Text: strings.Repeat("s", 8<<20)}
 
+// singleOnly runs f on the single node only. The tests with a stuck frame publish 8 MiB
+// notifications: on the test cluster (cluster-node-timeout 2s) the bus traffic could stall the
+// nodes into a failover, failing the tests that follow; the limits are the web tier's and the
+// same on either backend.
+func singleOnly(t *testing.T, f func(t *testing.T, b storetest.Backend)) {
+	for _, b := range storetest.Backends(t) {
+		if b.Name == "single" {
+			t.Run(b.Name, func(t *testing.T) { f(t, b) })
+		}
+	}
+}
+
 // limits.send_queue_frames: while the writer is stuck, the frame after the limit closes the
 // socket with 1013.
 func TestOptionSendQueueFrames(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+	singleOnly(t, func(t *testing.T, b storetest.Backend) {
 		e := setup(t, b, web.Options{SendQueueFrames: 16,
 			SendQueueBytes: 64 << 20, WriteTimeout: time.Minute}, store.Options{})
 		sess := e.session()
@@ -202,7 +214,7 @@ func TestOptionSendQueueFrames(t *testing.T) {
 
 // server.write_timeout: a write that cannot finish drops the connection.
 func TestOptionWriteTimeout(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+	singleOnly(t, func(t *testing.T, b storetest.Backend) {
 		e := setup(t, b, web.Options{WriteTimeout: 300 * time.Millisecond,
 			SendQueueBytes: 64 << 20}, store.Options{})
 		sess := e.session()

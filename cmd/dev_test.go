@@ -230,7 +230,7 @@ func TestDevSessionsExpire(t *testing.T) {
 
 // TestDevGivenRedis: with redis.url given, dev uses that Redis and says which.
 func TestDevGivenRedis(t *testing.T) {
-	u, err := url.Parse(storetest.Backends(t)[0].URL)
+	u, err := url.Parse(storetest.Single(t).URL)
 	if err != nil {
 		t.Fatal(err)
 	}

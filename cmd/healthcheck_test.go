@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"chatbot/internal/redistest"
 )
 
 // readyServer answers GET /readyz with status and counts the requests it saw.
@@ -52,13 +54,8 @@ func TestHealthcheckDefaultURL(t *testing.T) {
 }
 
 func TestHealthcheckNothingListening(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	_, err = runCLI(t, "healthcheck", "--url", "http://"+addr+"/readyz")
+	addr := redistest.FreeAddr(t)
+	_, err := runCLI(t, "healthcheck", "--url", "http://"+addr+"/readyz")
 	if err == nil || !strings.Contains(err.Error(), addr) {
 		t.Fatalf("got %v", err)
 	}

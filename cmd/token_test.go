@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"chatbot/internal/redistest"
 	"chatbot/pkg/chat"
 	"chatbot/pkg/store"
 	"chatbot/pkg/store/storetest"
@@ -61,7 +62,7 @@ func TestTokenCreatesSession(t *testing.T) {
 }
 
 func TestTokenJSONAndTTLFlag(t *testing.T) {
-	b := storetest.Backends(t)[0]
+	b := storetest.Single(t)
 	out, err := runCLI(t, "token", "--name", "ops", "--json", "--ttl", "2h", "--redis.url", b.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -84,15 +85,13 @@ func TestTokenBadName(t *testing.T) {
 			t.Errorf("name %q: got %v", name, err)
 		}
 	}
-	if _, err := runCLI(t, "token", "--name", strings.Repeat("é", 100), "--redis.url", storetest.Backends(t)[0].URL); err != nil {
+	if _, err := runCLI(t, "token", "--name", strings.Repeat("é", 100), "--redis.url", storetest.Single(t).URL); err != nil {
 		t.Errorf("100 characters must be accepted: %v", err)
 	}
 }
 
 func TestTokenRedisRefused(t *testing.T) {
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
-	l.Close() // nothing listens there now
+	addr := redistest.FreeAddr(t) // nothing listens there now
 	start := time.Now()
 	_, err := runCLI(t, "token", "--name", "ops", "--redis.url", "redis://:s3cret@"+addr+"/0")
 	if err == nil || !strings.Contains(err.Error(), addr) || strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "\n") {

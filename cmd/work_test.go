@@ -3,12 +3,12 @@ package cmd
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"chatbot/internal/redistest"
 	"chatbot/pkg/chat"
 	"chatbot/pkg/devredis"
 	"chatbot/pkg/store"
@@ -16,17 +16,6 @@ import (
 
 	"github.com/google/uuid"
 )
-
-// freeAddr is a loopback address nothing listens on (now).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -57,7 +46,7 @@ func TestWorkAnswersServesMetricsAndStops(t *testing.T) {
 	}
 	defer st.Close()
 
-	addr := freeAddr(t)
+	addr := redistest.FreeAddr(t)
 	root := NewRootCommand()
 	errOut := &lockedBuffer{}
 	root.SetOut(io.Discard)

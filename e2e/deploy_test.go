@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"chatbot/internal/redistest"
+
 	"golang.org/x/sync/errgroup"
 )
 
@@ -16,8 +18,8 @@ import (
 // works, all configured by the same environment.
 type deployment struct {
 	t       testing.TB
-	cluster *cluster   // nil on a single node
-	single  *redisNode // nil on a cluster
+	cluster *cluster        // nil on a single node
+	single  *redistest.Node // nil on a cluster
 	env     env
 	// resendAfter is the convos' convo.resendAfter.
 	resendAfter time.Duration
@@ -56,7 +58,7 @@ func deploy(t testing.TB, s shape) *deployment {
 		if s.noAOF {
 			aof = "no"
 		}
-		d.single = startRedis(t, "single", false, "--appendonly", aof)
+		d.single = startRedis(t, "single", "--appendonly", aof)
 		vars["CHATBOT_REDIS_URL"] = "redis://" + d.single.Addr() + "/0"
 		vars["CHATBOT_STREAM_PARTITIONS"] = "4"
 	} else {
@@ -198,7 +200,7 @@ func (d *deployment) deadLetters(ctx context.Context) string {
 	if d.cluster != nil {
 		n = d.cluster.primaryOf("chat:dead")
 	}
-	l, err := n.do(ctx, "XLEN", "chat:dead")
+	l, err := n.Do(ctx, "XLEN", "chat:dead")
 	if err != nil {
 		return err.Error()
 	}

@@ -9,5 +9,5 @@
 //
 //	make test-e2e          # or: go test -race -count=1 ./e2e
 //
-// They need redis-server and redis-cli on PATH (scripts/deps.sh installs them).
+// They need redis-server on PATH (`make test` installs it); internal/redistest starts the nodes.
 package e2e

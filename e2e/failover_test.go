@@ -46,9 +46,9 @@ func TestE2EPrimaryFailover(t *testing.T) {
 		return c.waitFor(ctx, "two replies", func() bool { return len(c.order) >= 2 })
 	})
 
-	victim := d.cluster.primaries()[0]
+	victim := d.cluster.Primaries()[0]
 	killed := time.Now()
-	victim.kill()
+	victim.Kill()
 	d.cluster.waitHealthy(30 * time.Second)
 	whole := time.Now()
 

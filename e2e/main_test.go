@@ -7,24 +7,24 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"chatbot/internal/redistest"
 )
 
 // binary is the chatbot binary TestMain built for this run.
 var binary string
 
 // TestMain builds the chatbot binary once (with -race when the tests have it), or takes the
-// one CHATBOT_E2E_BINARY names, and checks the Redis tools are there. A missing tool fails the
-// run: these tests are never skipped.
+// one CHATBOT_E2E_BINARY names, and checks redis-server is there. A missing redis-server fails
+// the run: these tests are never skipped.
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
 func run(m *testing.M) int {
-	for _, tool := range []string{"redis-server", "redis-cli"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: %s not found on PATH (install it: scripts/deps.sh): %v\n", tool, err)
-			return 1
-		}
+	if err := redistest.Installed(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
 	}
 	dir, err := os.MkdirTemp("", "chatbot-e2e-")
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"chatbot/internal/redistest"
 )
 
 // proc is a chatbot process the test started: `chatbot serve` or `chatbot work`, configured by
@@ -91,14 +92,14 @@ func startProc(t testing.TB, name string, vars env, args ...string) *proc {
 func startServe(t testing.TB, name string, vars env) *proc {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
-		addr := freeAddr(t)
+		addr := redistest.FreeAddr(t)
 		p := startProc(t, name, vars.with("CHATBOT_SERVER_ADDR", addr), "serve")
 		p.addr = addr
 		err := p.waitReady(30 * time.Second)
 		if err == nil {
 			return p
 		}
-		// Another process may have taken the port between freeAddr and listen.
+		// Another process may have taken the port between FreeAddr and listen.
 		if attempt < 3 && !p.running() && strings.Contains(tail(p.log, 5), "listen") {
 			t.Logf("%s: %v; retrying on another port", name, err)
 			continue
@@ -112,7 +113,7 @@ func startServe(t testing.TB, name string, vars env) *proc {
 func startWork(t testing.TB, name string, vars env, replicas int) *proc {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
-		addr := freeAddr(t)
+		addr := redistest.FreeAddr(t)
 		p := startProc(t, name, vars.with("CHATBOT_WORKER_METRICS_ADDR", addr), "work", "--replicas", strconv.Itoa(replicas))
 		p.addr = addr
 		err := p.waitLog(`"worker started"`, 30*time.Second)
@@ -128,17 +129,6 @@ func startWork(t testing.TB, name string, vars env, replicas int) *proc {
 		}
 		t.Fatalf("%s: %v\n%s", name, err, tail(p.log, 30))
 	}
-}
-
-// freeAddr is a loopback address nothing listens on right now.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // URL is the base URL of its HTTP server.

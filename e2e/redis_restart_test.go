@@ -27,7 +27,7 @@ func TestE2ERedisRestart(t *testing.T) {
 	})
 
 	down := time.Now()
-	d.single.kill()
+	d.single.Kill()
 	for _, p := range []*proc{srv, d.work(0)} {
 		if err := p.waitReadyz(http.StatusServiceUnavailable, 15*time.Second); err != nil {
 			t.Fatalf("Redis down: %s: %v", p.name, err)
@@ -48,7 +48,7 @@ func TestE2ERedisRestart(t *testing.T) {
 		t.Fatalf("/readyz flapped back to %d with Redis down", code)
 	}
 
-	d.single.restart()
+	restart(t, d.single)
 	back := time.Now()
 	for _, p := range []*proc{srv, d.work(0)} {
 		if err := p.waitReady(30 * time.Second); err != nil {
@@ -89,11 +89,11 @@ func TestE2ERedisRestartNoPersistence(t *testing.T) {
 	old := d.convos(ctx, 5, "old")
 	each(t, old, func(c *convo) error { c.send(ctx); return c.waitAnswered(ctx) })
 
-	d.single.kill()
+	d.single.Kill()
 	if err := srv.waitReadyz(http.StatusServiceUnavailable, 15*time.Second); err != nil {
 		t.Fatalf("Redis down: %v", err)
 	}
-	d.single.restart()
+	restart(t, d.single)
 	if err := srv.waitReady(30 * time.Second); err != nil {
 		t.Fatalf("Redis back: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"chatbot/internal/redistest"
 	"chatbot/pkg/chat"
 	"chatbot/pkg/store"
 
@@ -181,7 +182,7 @@ func (r *secretRun) waitDead(n int) {
 	deadline := time.Now().Add(30 * time.Second)
 	got := ""
 	for time.Now().Before(deadline) {
-		got, _ = r.node.do(r.ctx, "XLEN", store.NewKeys("").Dead())
+		got, _ = r.node.Do(r.ctx, "XLEN", store.NewKeys("").Dead())
 		if l, err := strconv.Atoi(got); err == nil && l >= n {
 			return
 		}
@@ -232,7 +233,7 @@ func (r *secretRun) deleteWhileOpen() {
 // both requests. The entries carry real tokens, as every request does.
 func (r *secretRun) badRequests() {
 	keys := store.NewKeys("")
-	if _, err := r.node.do(r.ctx, "XADD", keys.Requests(0), "*", chat.ReqFieldToken, r.alice, chat.ReqFieldSeq, "not-a-number"); err != nil {
+	if _, err := r.node.Do(r.ctx, "XADD", keys.Requests(0), "*", chat.ReqFieldToken, r.alice, chat.ReqFieldSeq, "not-a-number"); err != nil {
 		r.t.Fatal(err)
 	}
 	if err := r.work.waitLog("dead-lettering a request that cannot be read", 30*time.Second); err != nil {
@@ -240,7 +241,7 @@ func (r *secretRun) badRequests() {
 	}
 
 	tok := r.session("refused")
-	if _, err := r.node.do(r.ctx, "SET", keys.Pending(tok), "not a list"); err != nil {
+	if _, err := r.node.Do(r.ctx, "SET", keys.Pending(tok), "not a list"); err != nil {
 		r.t.Fatal(err)
 	}
 	c := r.ws(streamOf(tok), "")
@@ -251,10 +252,10 @@ func (r *secretRun) badRequests() {
 		r.t.Fatal(err)
 	}
 	c.Close(websocket.StatusNormalClosure, "")
-	if _, err := r.node.do(r.ctx, "HSET", keys.Session(tok), "seq", "1"); err != nil {
+	if _, err := r.node.Do(r.ctx, "HSET", keys.Session(tok), "seq", "1"); err != nil {
 		r.t.Fatal(err)
 	}
-	if _, err := r.node.do(r.ctx, "XADD", keys.Requests(1), "*", chat.ReqFieldToken, tok, chat.ReqFieldSeq, "1"); err != nil {
+	if _, err := r.node.Do(r.ctx, "XADD", keys.Requests(1), "*", chat.ReqFieldToken, tok, chat.ReqFieldSeq, "1"); err != nil {
 		r.t.Fatal(err)
 	}
 	if err := r.work.waitLog("Redis refuses to work on the session", 30*time.Second); err != nil {
@@ -267,7 +268,7 @@ func (r *secretRun) badRequests() {
 // the worker's reads reconnect, and chat goes on.
 func (r *secretRun) killConnections() {
 	c := r.ws(streamOf(r.alice), "")
-	if _, err := r.node.do(r.ctx, "CLIENT", "KILL", "USER", "chatbot"); err != nil {
+	if _, err := r.node.Do(r.ctx, "CLIENT", "KILL", "USER", "chatbot"); err != nil {
 		r.t.Fatal(err)
 	}
 	if _, end := r.converse(c, "after the kill"); end.Type != chat.FrameMessage {
@@ -283,7 +284,7 @@ func (r *secretRun) killConnections() {
 // frame, close 1013, logged) and starts it again: chat goes on.
 func (r *secretRun) redisRestart() {
 	c := r.ws(streamOf(r.alice), "")
-	r.node.kill()
+	r.node.Kill()
 	for _, p := range []*proc{r.serve, r.work} {
 		if err := p.waitReadyz(http.StatusServiceUnavailable, 15*time.Second); err != nil {
 			r.t.Fatalf("Redis down: %s: %v", p.name, err)
@@ -318,7 +319,7 @@ func (r *secretRun) redisRestart() {
 	}
 	c.CloseNow()
 
-	r.node.restart()
+	restart(r.t, r.node)
 	for _, p := range []*proc{r.serve, r.work} {
 		if err := p.waitReady(30 * time.Second); err != nil {
 			r.t.Fatalf("Redis back: %s: %v", p.name, err)
@@ -376,7 +377,7 @@ func (r *secretRun) sigterm() {
 // in its environment: a wrong password, a dead address, a password not percent-encoded, a URL
 // of another scheme, a bad flag; and serve --help. Each says what is wrong on stderr.
 func (r *secretRun) badRedisCommands() {
-	dead := freeAddr(r.t)
+	dead := redistest.FreeAddr(r.t)
 	cases := []struct {
 		name  string
 		url   string

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"chatbot/internal/redistest"
 	"chatbot/pkg/chat"
 	"chatbot/pkg/llm/llmtest"
 	"chatbot/pkg/store"
@@ -65,7 +66,7 @@ const secretSessionsPerIP = 20
 type secretRun struct {
 	t        *testing.T
 	ctx      context.Context
-	node     *redisNode
+	node     *redistest.Node
 	fake     *llmtest.Server
 	serve    *proc
 	work     *proc
@@ -93,7 +94,7 @@ func newSecretRun(t *testing.T) *secretRun {
 	// Characters that must be percent-encoded in a URL's user info, and one that JSON escapes.
 	r.pw = "E2Epw" + r.pwCore + "/:@+&%~"
 	r.apiKey = "sk-e2e-" + r.keyCore
-	r.node = startRedis(t, "secrets", false, append([]string{"--appendonly", "yes", "--user"}, store.ACLRules("chatbot", r.pw)...)...)
+	r.node = startRedis(t, "secrets", append([]string{"--appendonly", "yes", "--user"}, store.ACLRules("chatbot", r.pw)...)...)
 	r.redisURL = r.urlWith(r.pw, r.node.Addr())
 	r.fake = llmtest.New(t, r.model)
 	r.vars = env{

@@ -51,7 +51,7 @@ func TestE2EClusterShape(t *testing.T) {
 	// Work really went through every shard's streams.
 	for p := range parts {
 		n := d.cluster.primaryOf(requestsKey(p))
-		l, err := n.do(ctx, "XLEN", requestsKey(p))
+		l, err := n.Do(ctx, "XLEN", requestsKey(p))
 		if err != nil || l == "0" {
 			t.Errorf("partition %d on %s: XLEN %s %v: took no work", p, n.Addr(), l, err)
 		}

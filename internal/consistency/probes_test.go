@@ -3,12 +3,12 @@ package consistency_test
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"testing"
 	"time"
 
+	"chatbot/internal/redistest"
 	"chatbot/pkg/devredis"
 	"chatbot/pkg/store/storetest"
 )
@@ -16,16 +16,6 @@ import (
 // The probe tests run the real processes the manifests describe — the Deployment's args,
 // environment and mounted ConfigMap — on a free port and a test Redis, send them what
 // Kubernetes and Compose send, and stop them as Kubernetes does (SIGTERM, here the context).
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // status GETs url and returns the status code, 0 when nothing answers.
 func status(url string) int {
@@ -51,7 +41,7 @@ type process struct {
 // (server.addr, worker.metrics_addr), and waits until it answers /healthz.
 func startProcess(t *testing.T, c container, redisURL, listenKey string) *process {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := redistest.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &process{c: c, base: "http://" + addr, cancel: cancel, exited: make(chan struct{})}
 	done := c.start(t, ctx, "--redis.url="+redisURL, "--"+listenKey+"="+addr)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"chatbot/internal/redistest"
 	"chatbot/pkg/chat"
 	"chatbot/pkg/store"
 	"chatbot/pkg/store/storetest"
@@ -22,8 +23,8 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// aclTarget is a Redis the ACL tests create a user on: the TLS server the test starts, and
-// the single node and cluster of `make test`.
+// aclTarget is a Redis the ACL tests create a user on: the TLS node, the single node and the
+// cluster of the test binary (internal/redistest).
 type aclTarget struct {
 	name   string
 	url    string   // without credentials (the default user, who may run ACL SETUSER)
@@ -43,8 +44,8 @@ func (a aclTarget) withUser(user, password string) string {
 
 func aclTargets(t *testing.T) []aclTarget {
 	t.Helper()
-	srv := startTLSRedis(t)
-	out := []aclTarget{{name: "tls", url: srv.URL(""), caFile: srv.CAFile, nodes: []string{srv.Addr}}}
+	srv := redistest.TLSNode(t)
+	out := []aclTarget{{name: "tls", url: srv.URL(), caFile: srv.CAFile(), nodes: []string{srv.Addr()}}}
 	for _, b := range storetest.Backends(t) {
 		a := aclTarget{name: b.Name, url: b.URL}
 		if b.Name == "cluster" {
@@ -444,11 +445,11 @@ func exerciseRequestStreams(t *testing.T, ctx context.Context, s *store.Store) {
 // says the ACL refused it and where the line to use is.
 func TestACLMissingRight(t *testing.T) {
 	t.Parallel()
-	srv := startTLSRedis(t)
-	a := aclTarget{name: "tls", url: srv.URL(""), caFile: srv.CAFile, nodes: []string{srv.Addr}}
+	srv := redistest.TLSNode(t)
+	a := aclTarget{name: "tls", url: srv.URL(), caFile: srv.CAFile(), nodes: []string{srv.Addr()}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c := nodeClient(t, a, srv.Addr)
+	c := nodeClient(t, a, srv.Addr())
 	if err := c.Do(ctx, c.B().AclSetuser().Username("lacking").Rule("reset", "on", ">pw", store.ACLKeys, "+hello").Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +458,7 @@ func TestACLMissingRight(t *testing.T) {
 		s.Close()
 		t.Fatal("open succeeded for a user who may not run PING")
 	}
-	for _, want := range []string{srv.Addr, "refused by the Redis ACL", "SECURITY.md"} {
+	for _, want := range []string{srv.Addr(), "refused by the Redis ACL", "SECURITY.md"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
@@ -469,12 +470,12 @@ func TestACLMissingRight(t *testing.T) {
 // encode and shows no part of it.
 func TestACLPasswordWithReservedCharacters(t *testing.T) {
 	t.Parallel()
-	srv := startTLSRedis(t)
-	a := aclTarget{name: "tls", url: srv.URL(""), caFile: srv.CAFile, nodes: []string{srv.Addr}}
+	srv := redistest.TLSNode(t)
+	a := aclTarget{name: "tls", url: srv.URL(), caFile: srv.CAFile(), nodes: []string{srv.Addr()}}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	const password = "12/PART1?PART2#PART3@PART4%PART5:PART6"
-	c := nodeClient(t, a, srv.Addr)
+	c := nodeClient(t, a, srv.Addr())
 	line := strings.Fields(store.ACLSetUser("chatbot", password))
 	if err := c.Do(ctx, c.B().Arbitrary(line[0], line[1]).Args(line[2:]...).Build()).Error(); err != nil {
 		t.Fatal(err)
@@ -485,13 +486,13 @@ func TestACLPasswordWithReservedCharacters(t *testing.T) {
 	}
 	s.Close()
 
-	raw := "rediss://chatbot:" + password + "@" + srv.Addr + "/0"
+	raw := "rediss://chatbot:" + password + "@" + srv.Addr() + "/0"
 	s, err = store.Open(ctx, store.Options{URL: raw, TLSCAFile: a.caFile})
 	if err == nil {
 		s.Close()
 		t.Fatal("open with an unencoded password succeeded")
 	}
-	if !strings.Contains(err.Error(), "percent-encode") || !strings.Contains(err.Error(), srv.Addr) {
+	if !strings.Contains(err.Error(), "percent-encode") || !strings.Contains(err.Error(), srv.Addr()) {
 		t.Errorf("error %q: want the address and what to percent-encode", err)
 	}
 	if regexp.MustCompile(`PART\d`).MatchString(err.Error()) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"chatbot/internal/redistest"
 	"chatbot/pkg/chat"
 	"chatbot/pkg/store"
 	"chatbot/pkg/store/storetest"
@@ -19,10 +20,10 @@ import (
 // session flows (create, send, read events, a whole turn) run over TLS.
 func TestTLSWithCAFile(t *testing.T) {
 	t.Parallel()
-	srv := startTLSRedis(t)
+	srv := redistest.TLSNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := store.Open(ctx, store.Options{URL: srv.URL(""), TLSCAFile: srv.CAFile, Prefix: storetest.Prefix(t)})
+	s, err := store.Open(ctx, store.Options{URL: srv.URL(), TLSCAFile: srv.CAFile(), Prefix: storetest.Prefix(t)})
 	if err != nil {
 		t.Fatalf("open over TLS with the CA file: %v", err)
 	}
@@ -35,22 +36,22 @@ func TestTLSWithCAFile(t *testing.T) {
 // trusted, returned at once (before the connect timeout), not after a retry loop.
 func TestTLSUntrustedServer(t *testing.T) {
 	t.Parallel()
-	srv := startTLSRedis(t)
+	srv := redistest.TLSNode(t)
 	for _, tc := range []struct{ name, caFile string }{
 		{"system roots", ""},
-		{"another CA", otherCAFile(t)},
+		{"another CA", redistest.CAFile(t)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			const connectTimeout = 20 * time.Second
 			start := time.Now()
-			s, err := store.Open(context.Background(), store.Options{URL: srv.URL(""), TLSCAFile: tc.caFile, ConnectTimeout: connectTimeout})
+			s, err := store.Open(context.Background(), store.Options{URL: srv.URL(), TLSCAFile: tc.caFile, ConnectTimeout: connectTimeout})
 			if err == nil {
 				s.Close()
 				t.Fatal("open succeeded against a server whose certificate is not trusted")
 			}
 			msg := err.Error()
-			for _, want := range []string{srv.Addr, "certificate", "not trusted", "redis.tls_ca_file"} {
+			for _, want := range []string{srv.Addr(), "certificate", "not trusted", "redis.tls_ca_file"} {
 				if !strings.Contains(msg, want) {
 					t.Errorf("error %q does not mention %q", msg, want)
 				}
@@ -68,8 +69,8 @@ func TestTLSUntrustedServer(t *testing.T) {
 // that points at the URL scheme.
 func TestTLSMismatch(t *testing.T) {
 	t.Parallel()
-	srv := startTLSRedis(t)
-	plain := storetest.Backends(t)[0].URL
+	srv := redistest.TLSNode(t)
+	plain := storetest.Single(t).URL
 	u, err := url.Parse(plain)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +79,7 @@ func TestTLSMismatch(t *testing.T) {
 		name, url, want string
 		timeout         time.Duration
 	}{
-		{"redis:// to a TLS port", "redis://" + srv.Addr + "/0", "rediss://", 10 * time.Second},
+		{"redis:// to a TLS port", "redis://" + srv.Addr() + "/0", "rediss://", 10 * time.Second},
 		// A plain server never answers the TLS handshake: only the timeout ends it.
 		{"rediss:// to a plain port", "rediss://" + u.Host + "/0", "serving TLS on this port", time.Second},
 	} {

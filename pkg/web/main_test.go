@@ -3,13 +3,16 @@ package web_test
 import (
 	"testing"
 
+	"chatbot/internal/redistest"
+
 	"go.uber.org/goleak"
 )
 
 // TestMain fails the package if a goroutine outlives the tests: every server's goroutines
 // (subscriber, hubs, socket readers, writers and closers) must end by the time Serve returns.
+// The Redis servers the tests started (internal/redistest) are stopped before the check.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
+	goleak.VerifyTestMain(redistest.Wrap(m),
 		// A cluster client closes the connections a topology refresh replaced 5s later, on
 		// a goroutine of its own that its Close does not wait for.
 		goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2"))

@@ -1,25 +1,22 @@
-// Package storetest gives tests a real Redis: the single node and the 6-node cluster that
-// `make test` starts (CHATBOT_TEST_REDIS_URL, CHATBOT_TEST_REDIS_CLUSTER_URL), each test with
-// its own key prefix so tests can run in parallel on one Redis.
+// Package storetest gives tests a real Redis: a single node and a 6-node cluster of their
+// test binary (internal/redistest starts them on first use, or takes CHATBOT_TEST_REDIS_URL
+// and CHATBOT_TEST_REDIS_CLUSTER_URL when set), each test with its own key prefix so tests
+// can run in parallel on one Redis. A package that uses it needs
+//
+//	func TestMain(m *testing.M) { redistest.Main(m) }
 package storetest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"regexp"
 	"testing"
 	"time"
 
+	"chatbot/internal/redistest"
 	"chatbot/pkg/retry"
 	"chatbot/pkg/store"
-)
-
-// Env names the variables `make test` sets.
-const (
-	EnvSingle  = "CHATBOT_TEST_REDIS_URL"
-	EnvCluster = "CHATBOT_TEST_REDIS_CLUSTER_URL"
 )
 
 // Backend is one Redis the tests run against.
@@ -28,18 +25,23 @@ type Backend struct {
 	URL  string
 }
 
-// Backends lists the single node and the cluster. A missing variable fails the test: the
-// suite is meant to run against both (`make test` starts them).
+// Backends lists the single node and the cluster: the suite runs against both.
 func Backends(t testing.TB) []Backend {
 	t.Helper()
-	var out []Backend
-	for _, b := range []Backend{{"single", os.Getenv(EnvSingle)}, {"cluster", os.Getenv(EnvCluster)}} {
-		if b.URL == "" {
-			t.Fatalf("%s is not set: run the tests with `make test`, which starts Redis", map[string]string{"single": EnvSingle, "cluster": EnvCluster}[b.Name])
-		}
-		out = append(out, b)
-	}
-	return out
+	return []Backend{Single(t), Cluster(t)}
+}
+
+// Single is the single node, for a test that needs no cluster (the cluster is then never
+// started in its test binary).
+func Single(t testing.TB) Backend {
+	t.Helper()
+	return Backend{"single", redistest.SingleURL(t)}
+}
+
+// Cluster is the 6-node Redis Cluster.
+func Cluster(t testing.TB) Backend {
+	t.Helper()
+	return Backend{"cluster", redistest.ClusterURL(t)}
 }
 
 // Each runs f as a parallel subtest against every backend.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"chatbot/internal/redistest"
 	"chatbot/pkg/devredis"
 	"chatbot/pkg/llm"
 	"chatbot/pkg/store"
@@ -44,7 +45,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := redistest.Wrap(m).Run()
 	if browserStop != nil {
 		browserStop()
 	}
@@ -339,7 +340,7 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 		s.st = st
 	} else {
 		// The single node: the cluster is the store's and the web tier's tests' business.
-		s.st = storetest.Open(t, storetest.Backends(t)[0], sopt)
+		s.st = storetest.Open(t, storetest.Single(t), sopt)
 	}
 	s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {

@@ -10,6 +10,10 @@
 //   - Idle (RunIdle): N sockets held open without traffic; how many stayed up, and the serve's
 //     memory and Redis connections per socket compared with a handful of sockets.
 //
+// WriteBenchmarks writes docs/BENCHMARKS.md from the results scripts/bench.sh collects (the
+// scenarios' JSON and printed output, the Go benchmarks, the run's own figures), through
+// pkg/bench/cmd/benchreport.
+//
 // It only talks to the URL it is given (loopback unless allowed otherwise), spreads its
 // sockets over 127.0.0.x source addresses when one address's ephemeral ports would not be
 // enough, and always stops by itself.

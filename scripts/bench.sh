@@ -5,31 +5,29 @@
 #   scripts/bench.sh -bench Send ./pkg/store    # only `go test -bench` with these arguments
 #   BENCH_QUICK=1 BENCH_OUT=/tmp/b.md scripts/bench.sh   # a short smoke run, written elsewhere
 #
-# Everything runs on this one machine: a throwaway Redis (redis.sh start_single; the Go
-# benchmarks also get the 6-node cluster), one `chatbot serve`, one `chatbot work` with the
-# offline echo model, and `chatbot bench` driving the serve over HTTP/WebSocket. The
-# document is written from scratch with the figures this run printed. A shared machine is
-# noisy: compare figures within one run (ratios), and read the CPU lines (what each process
-# and the whole machine used) before trusting an absolute number.
+# Everything runs on this one machine: a throwaway Redis (the script runs under
+# internal/redistest/cmd/redistest, which starts it and stops it when the script ends; the Go
+# benchmarks also start a 6-node cluster of their own), one `chatbot serve`, one `chatbot work`
+# with the offline echo model, and `chatbot bench` driving the serve over HTTP/WebSocket. The
+# document is written from scratch by pkg/bench/cmd/benchreport with the figures this run
+# printed. A shared machine is noisy: compare figures within one run (ratios), and read the
+# CPU lines (what each process and the whole machine used) before trusting an absolute number.
 #
 # Environment: BENCH_OUT (default docs/BENCHMARKS.md), BENCH_QUICK=1 (short durations and
 # counts, for trying the script), CHATBOT_BIN (a binary to measure instead of building one).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-# shellcheck source=scripts/redis.sh
-source scripts/redis.sh
-
-trap stop_all EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# shellcheck source=scripts/deps.sh
+source scripts/deps.sh
 
 log() { echo "bench.sh: $*" >&2; }
 
-# With arguments: only the Go benchmarks, as `go test -bench . -benchmem ARGS`.
+ensure_redis
+
+# With arguments: only the Go benchmarks, as `go test -bench . -benchmem ARGS` (the test
+# binaries start the Redis servers they use).
 if (($# > 0)); then
-	start_single
-	start_cluster
 	pkgs=(./...)
 	for arg in "$@"; do
 		[[ "$arg" == -args ]] && break
@@ -37,13 +35,20 @@ if (($# > 0)); then
 		. | ./* | ../* | chatbot | chatbot/*) pkgs=() ;;
 		esac
 	done
-	status=0
-	run_child go test -run '^$' -bench . -benchmem "$@" "${pkgs[@]}" || status=$?
-	exit "$status"
+	exec go test -run '^$' -bench . -benchmem "$@" "${pkgs[@]}"
 fi
 
-ensure_redis
-ensure_commands jq:jq redis-benchmark:redis-tools
+# Run the rest under redistest, with a throwaway single node in CHATBOT_TEST_REDIS_URL (the
+# Go benchmarks use it too). It passes INT and TERM on to this script and stops the node when
+# the script ends.
+if [[ -z "${BENCH_REDIS_STARTED:-}" ]]; then
+	export BENCH_REDIS_STARTED=1
+	exec go run ./internal/redistest/cmd/redistest -- bash "$PWD/scripts/bench.sh"
+fi
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+ensure_commands redis-benchmark:redis-tools
 
 OUT=${BENCH_OUT:-docs/BENCHMARKS.md}
 if [[ -n "${BENCH_QUICK:-}" ]]; then
@@ -73,7 +78,6 @@ stop_proc() {
 cleanup() {
 	stop_proc "$WORK_PID"
 	stop_proc "$SERVE_PID"
-	stop_all
 	rm -rf -- "$tmp"
 }
 trap cleanup EXIT
@@ -111,10 +115,9 @@ fi
 version=$("$bin" version 2>/dev/null | head -1 || echo unknown)
 
 # --- Redis ------------------------------------------------------------------------------
-start_single
-start_cluster
-RP=$REDIS_SINGLE_PORT
-REDIS_URL=$CHATBOT_TEST_REDIS_URL
+REDIS_URL=$CHATBOT_TEST_REDIS_URL # redis://127.0.0.1:PORT/0
+RP=${REDIS_URL##*:}
+RP=${RP%%/*}
 REDIS_PID=$(redis-cli -p "$RP" info server | tr -d '\r' | sed -n 's/^process_id://p')
 redis_version=$(redis-cli -p "$RP" info server | tr -d '\r' | sed -n 's/^redis_version://p')
 
@@ -127,7 +130,7 @@ log "XADD: ${xadd_p16}/s pipelined (-P 16), ${xadd_p1}/s with 50 clients one com
 
 # --- Go benchmarks (before serve and work start: nothing else of ours competes) ---------
 log "Go benchmarks (-benchtime $GOBENCHTIME)"
-run_child go test -run '^$' -bench . -benchmem -benchtime "$GOBENCHTIME" ./pkg/chat ./pkg/store | tee "$tmp/gobench.txt" >&2
+go test -run '^$' -bench . -benchmem -benchtime "$GOBENCHTIME" ./pkg/chat ./pkg/store | tee "$tmp/gobench.txt" >&2
 
 # --- serve and work ---------------------------------------------------------------------
 SP=$(free_port)
@@ -247,6 +250,6 @@ rate='$RATE'
 quick='${BENCH_QUICK:-}'
 hold='$HOLD'
 ENV
-bash scripts/bench_report.sh "$tmp" >"$OUT.tmp"
+go run ./pkg/bench/cmd/benchreport "$tmp" >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 log "done: $OUT"

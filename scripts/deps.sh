@@ -50,7 +50,7 @@ ensure_commands() {
 
 # Note: on a machine without systemd, installing redis-server may start
 # Debian's own instance on :6379 via its init script. Harmless: we never use
-# that port, the test servers are started by redis.sh on random ports.
+# that port, the tests start their servers on random ports (internal/redistest).
 ensure_redis() { ensure_commands redis-server:redis-server redis-cli:redis-tools; }
 
 # Browser tests drive Debian's chromium.

@@ -1,30 +1,22 @@
 #!/usr/bin/env bash
-# test.sh - run the Go test suite against throwaway Redis servers.
+# test.sh - `make test`: install what the test suite needs, then run it.
 #
-#   scripts/test.sh                       # go test -race ... ./...
+#   scripts/test.sh                       # go test -race -count=1 ./...
 #   scripts/test.sh -run TestFoo          # extra go test flags
 #   scripts/test.sh -run E2E ./e2e/...    # own package patterns replace ./...
 #
-# Exports CHATBOT_TEST_REDIS_URL and CHATBOT_TEST_REDIS_CLUSTER_URL to the
-# tests; exits with go test's status. Works from any directory.
+# The tests start the Redis servers they use themselves (internal/redistest), so once
+# redis-server is installed a plain `go test ./...` works too. Exits with go test's status.
+# Works from any directory.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-source scripts/redis.sh
-
-# Stop the servers however we leave; INT/TERM exit, which runs the EXIT trap.
-trap stop_all EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# shellcheck source=scripts/deps.sh
+source scripts/deps.sh
 
 ensure_redis
 ensure_chromium # browser tests
 ensure_cc       # -race needs cgo
-
-start_single
-start_cluster
-echo "CHATBOT_TEST_REDIS_URL=$CHATBOT_TEST_REDIS_URL"
-echo "CHATBOT_TEST_REDIS_CLUSTER_URL=$CHATBOT_TEST_REDIS_CLUSTER_URL"
 
 # Test all packages unless the caller named some (./x, ./x/..., chatbot/x).
 pkgs=(./...)
@@ -35,6 +27,4 @@ for arg in "$@"; do
 	esac
 done
 
-status=0
-run_child go test -race -count=1 -timeout 20m "$@" "${pkgs[@]}" || status=$?
-exit "$status"
+exec go test -race -count=1 -timeout 20m "$@" "${pkgs[@]}"

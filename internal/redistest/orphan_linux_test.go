@@ -16,7 +16,7 @@ import (
 func TestNoOrphanAfterSIGKILL(t *testing.T) {
 	t.Parallel()
 	child := exec.Command(os.Args[0])
-	child.Env = append(os.Environ(), holdServersEnv+"=1")
+	child.Env = append(os.Environ(), holdServersEnv+"="+t.TempDir())
 	out, err := child.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

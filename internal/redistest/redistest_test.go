@@ -12,20 +12,22 @@ import (
 	"chatbot/internal/redistest"
 )
 
-// holdServersEnv set makes the test binary the child of TestNoOrphanAfterSIGKILL.
+// holdServersEnv, set to a directory, makes the test binary the child of
+// TestNoOrphanAfterSIGKILL, with its servers' data in that directory.
 const holdServersEnv = "REDISTEST_HOLD_SERVERS"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(holdServersEnv) != "" {
-		holdServers()
+	if dir := os.Getenv(holdServersEnv); dir != "" {
+		holdServers(dir)
 	}
 	redistest.Main(m)
 }
 
 // holdServers is the child of TestNoOrphanAfterSIGKILL (TestMain runs it instead of the
-// tests): it starts a plain node and a TLS node, prints their PIDs and waits to be killed.
-func holdServers() {
-	for _, opt := range []redistest.Options{{Name: "plain"}, {Name: "tls", TLS: true}} {
+// tests): it starts a plain node and a TLS node in dir, prints their PIDs and waits to be
+// killed.
+func holdServers(dir string) {
+	for _, opt := range []redistest.Options{{Name: "plain", Dir: dir}, {Name: "tls", TLS: true, Dir: dir}} {
 		n, err := redistest.StartNode(opt)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

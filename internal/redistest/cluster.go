@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"chatbot/pkg/retry"
 )
 
 // clusterTimeout bounds the wait for a new cluster to be healthy.
@@ -153,20 +155,13 @@ func (c *Cluster) create() error {
 	return nil
 }
 
-// poll calls f until it returns nil, backing off from 1ms to 50ms, and returns f's last error
-// when ctx ends first.
+// pollWait is how often the servers are asked again: from 1ms, doubling, up to 50ms.
+var pollWait = retry.Backoff{Base: time.Millisecond, Max: 50 * time.Millisecond}
+
+// poll calls f until it returns nil, waiting pollWait in between, and returns f's last error
+// when ctx ends first (or at once, an error marked with retry.Stop).
 func poll(ctx context.Context, f func() error) error {
-	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-	}
+	return retry.Do(ctx, pollWait, 0, func(int) error { return f() })
 }
 
 // URL is a redis.url of the cluster, seeded with the primaries, in slot order.

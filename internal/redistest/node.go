@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"chatbot/pkg/retry"
 )
 
 // startTimeout bounds the wait for a server to answer after it starts.
@@ -173,8 +175,8 @@ func (n *Node) baseArgs(certs string) []string {
 }
 
 // start runs redis-server and waits until it answers INFO as the process just started (not
-// some other server on the port), its data loaded. lost reports that it failed because another process had the
-// port: the caller tries another one.
+// some other server on the port), its data loaded. lost reports that it failed because
+// another process had the port: the caller tries another one.
 func (n *Node) start() (lost bool, err error) {
 	path, err := lookRedis()
 	if err != nil {
@@ -199,30 +201,34 @@ func (n *Node) start() (lost bool, err error) {
 	n.mu.Unlock()
 
 	pid := strconv.Itoa(cmd.Process.Pid)
-	deadline := time.Now().Add(startTimeout)
-	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	err = poll(ctx, func() error {
 		select {
 		case <-done:
-			return true, fmt.Errorf("redis-server on :%d exited: %s", n.port, n.LogTail(3))
+			lost = true
+			return retry.Stop(fmt.Errorf("redis-server on :%d exited: %s", n.port, n.LogTail(3)))
 		default:
 		}
-		info, err := n.Do(context.Background(), "INFO")
-		if err == nil {
-			if infoField(info, "process_id") != pid {
-				n.Kill()
-				return true, fmt.Errorf("port %d answered by another redis-server", n.port)
-			}
-			if infoField(info, "loading") == "0" {
-				return false, nil
-			}
-			err = errors.New("loading its data")
+		info, err := n.Do(ctx, "INFO")
+		switch {
+		case err != nil:
+			return err
+		case infoField(info, "process_id") != pid:
+			lost = true
+			return retry.Stop(fmt.Errorf("port %d answered by another redis-server", n.port))
+		case infoField(info, "loading") != "0":
+			return errors.New("loading its data")
 		}
-		if time.Now().After(deadline) {
-			n.Kill()
-			return false, fmt.Errorf("redis-server on :%d not answering after %s (%v): %s", n.port, startTimeout, err, n.LogTail(5))
+		return nil
+	})
+	if err != nil {
+		n.Kill()
+		if !lost {
+			err = fmt.Errorf("redis-server on :%d not answering after %s (%v): %s", n.port, startTimeout, err, n.LogTail(5))
 		}
-		time.Sleep(wait)
 	}
+	return lost, err
 }
 
 // run starts cmd, reports Start's error on started, waits for the server to exit and closes

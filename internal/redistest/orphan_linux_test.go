@@ -2,6 +2,7 @@ package redistest_test
 
 import (
 	"bufio"
+	"context"
 	"os"
 	"os/exec"
 	"strconv"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"chatbot/pkg/retry"
 )
 
 // A test binary killed with SIGKILL (no cleanup runs) leaves no redis-server behind: the
@@ -45,13 +48,14 @@ func TestNoOrphanAfterSIGKILL(t *testing.T) {
 	}
 	child.Process.Kill() // SIGKILL: no cleanup, no TestMain epilogue
 	child.Wait()
-	deadline := time.Now().Add(10 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	for _, pid := range pids {
+		wait := retry.Backoff{Base: time.Millisecond, Max: 20 * time.Millisecond}
 		for alive(pid) {
-			if time.Now().After(deadline) {
+			if !wait.Wait(ctx) {
 				t.Fatalf("redis-server %d still runs 10s after its test binary was killed", pid)
 			}
-			time.Sleep(10 * time.Millisecond)
 		}
 	}
 }

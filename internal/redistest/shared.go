@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +25,12 @@ var (
 	sharedOwned bool     // Wrap was called: its Run stops what is started
 	sharedStops []func() // how to stop what was started, in start order
 )
+
+// sharedNodeTimeout is the shared cluster's cluster-node-timeout in ms, Redis's default: no
+// test kills its nodes, and a short one (2s, the nodes of NewCluster, for quick failovers)
+// lets a primary busy relaying big PUBLISHes over the bus of a loaded machine be voted out,
+// failing every other test of the binary with CLUSTERDOWN.
+const sharedNodeTimeout = 15000
 
 type lazy[T any] struct {
 	once sync.Once
@@ -51,7 +58,7 @@ func ClusterURL(t testing.TB) string {
 		return u
 	}
 	return shared(t, &sharedCluster, "cluster", func() (*Cluster, error) {
-		return StartCluster(Options{})
+		return StartCluster(Options{Args: []string{"--cluster-node-timeout", strconv.Itoa(sharedNodeTimeout)}})
 	}, (*Cluster).Stop).URL()
 }
 

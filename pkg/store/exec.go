@@ -44,5 +44,3 @@ func reply(res rueidis.RedisResult) (string, []rueidis.RedisMessage, error) {
 	status, err := arr[0].ToString()
 	return status, arr[1:], err
 }
-
-func isNil(err error) bool { return rueidis.IsRedisNil(err) }

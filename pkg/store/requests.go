@@ -47,9 +47,6 @@ func (s *Store) ensureGroup(ctx context.Context, p int) error {
 	return nil
 }
 
-// isNoGroup reports a stream or group that does not exist (deleted under the workers' feet).
-func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOGROUP") }
-
 // ReadRequests reads up to count new requests of partition p for consumer, waiting up to block
 // for one to arrive (block <= 0: no wait). Keep block short (about a second) and never cancel
 // ctx to interrupt it: cancelling a blocking call closes its connection. A missing group is
@@ -127,7 +124,7 @@ func (s *Store) ClaimRequests(ctx context.Context, p int, consumer string, minId
 		return nil, "0-0", nil, s.ensureGroup(ctx, p)
 	}
 	if err != nil || len(arr) < 2 {
-		return nil, start, nil, fmt.Errorf("claim requests on %s: %v", key, errOr(err, "short reply"))
+		return nil, start, nil, fmt.Errorf("claim requests on %s: %w", key, errOr(err, "short reply"))
 	}
 	next, _ = arr[0].ToString()
 	got, err := arr[1].AsXRange()
@@ -407,23 +404,4 @@ func (s *Store) ReadDeadLetters(ctx context.Context, count int) ([]RequestEntry,
 		return nil, fmt.Errorf("read dead letters: %w", err)
 	}
 	return entries(-1, res), nil
-}
-
-// IsRefused reports an error reply Redis gave to a command (WRONGTYPE, a script error on damaged
-// data, ...): trying the same again will not help. Connection failures, timeouts, a server that
-// is loading, busy, failing over or out of memory, and ACL refusals (a deployment error, fixed
-// by the operator) are not refusals.
-func IsRefused(err error) bool {
-	var re *rueidis.RedisError
-	if !errors.As(err, &re) || rueidis.IsRedisNil(re) {
-		return false
-	}
-	msg := re.Error()
-	for _, transient := range []string{"LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "READONLY",
-		"OOM", "NOPERM", "NOAUTH", "WRONGPASS", "MOVED", "ASK", "NOSCRIPT", "NOGROUP"} {
-		if strings.HasPrefix(msg, transient) {
-			return false
-		}
-	}
-	return true
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,30 +11,6 @@ import (
 	"chatbot/pkg/chat"
 	"chatbot/pkg/retry"
 )
-
-// Errors of Send. ErrRateLimited means the session sent limits.messages_per_minute messages
-// in the current minute; ErrTooManyPending means limits.max_pending messages are unanswered.
-var (
-	ErrRateLimited    = errors.New("too many messages this minute")
-	ErrTooManyPending = errors.New("too many messages waiting for a reply")
-)
-
-// RateLimitError is ErrRateLimited with the time until the window ends. User says the limit
-// reached is the user's (limits.messages_per_minute_per_user, all their sessions together),
-// not the session's.
-type RateLimitError struct {
-	RetryAfter time.Duration
-	User       bool
-}
-
-func (e *RateLimitError) Error() string {
-	if e.User {
-		return fmt.Sprintf("too many messages this minute from this user: wait %s", e.RetryAfter.Round(time.Second))
-	}
-	return fmt.Sprintf("too many messages this minute: wait %s", e.RetryAfter.Round(time.Second))
-}
-
-func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
 
 // SendLimits are the limits Send checks: per session, and with User (auth.mode jwt) per user.
 type SendLimits struct {
@@ -128,10 +103,6 @@ func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim Se
 	return out, nil
 }
 
-// ErrNotQueued means a message was kept as pending but could not be added to its request
-// stream; resending it with the same client_id queues it.
-var ErrNotQueued = errors.New("message kept but not queued")
-
 // Enqueue adds "session token has work up to seq" to the token's partition stream, retrying
 // a few times.
 func (s *Store) Enqueue(ctx context.Context, token string, seq int64) error {
@@ -146,7 +117,7 @@ func (s *Store) Enqueue(ctx context.Context, token string, seq int64) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("%w: %v", ErrNotQueued, err)
+	return fmt.Errorf("%w: %w", ErrNotQueued, err)
 }
 
 // Stop asks the worker to stop the reply being generated. It reports the sequence number

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -12,9 +11,6 @@ import (
 
 	"github.com/google/uuid"
 )
-
-// ErrSessionNotFound means the token names no session: never created, expired or deleted.
-var ErrSessionNotFound = errors.New("session expired or does not exist")
 
 // CreateSession makes a session for name (already validated) with a new random token.
 func (s *Store) CreateSession(ctx context.Context, name string) (chat.Session, error) {
@@ -55,8 +51,11 @@ func (s *Store) getSession(ctx context.Context, user, token string, touch bool) 
 	if isNil(err) {
 		return chat.Session{}, ErrSessionNotFound
 	}
-	if err != nil || len(arr) != 4 {
-		return chat.Session{}, fmt.Errorf("read session: %v", err)
+	if err != nil {
+		return chat.Session{}, fmt.Errorf("read session: %w", err)
+	}
+	if len(arr) != 4 {
+		return chat.Session{}, fmt.Errorf("read session: unexpected reply of %d elements", len(arr))
 	}
 	name, _ := arr[0].ToString()
 	startRaw, _ := arr[1].ToString()

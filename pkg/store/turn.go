@@ -3,21 +3,12 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"chatbot/pkg/chat"
 )
-
-// Errors of the turn steps. ErrLeaseLost means another worker attempt holds the session's
-// lease now (ours expired): stop working on the turn, it will be answered by the other.
-var ErrLeaseLost = errors.New("session lease lost to another worker")
-
-// ErrDamagedMessage means the pending message of a turn cannot be decoded; BeginTurn returns it
-// with TurnReady (the lease is the caller's, to skip the message).
-var ErrDamagedMessage = errors.New("damaged pending message")
 
 // TurnState says what BeginTurn found.
 type TurnState int
@@ -77,7 +68,7 @@ func (s *Store) BeginTurn(ctx context.Context, token, holder string, historyN in
 	raw, _ := rest[1].ToString()
 	if raw != "" {
 		if t.Message, err = chat.DecodeMessage([]byte(raw)); err != nil {
-			return t, TurnReady, fmt.Errorf("begin turn: %w: %v", ErrDamagedMessage, err)
+			return t, TurnReady, fmt.Errorf("begin turn: %w: %w", ErrDamagedMessage, err)
 		}
 	}
 	restart, _ := rest[2].AsInt64()
@@ -125,7 +116,7 @@ type RequestRef struct {
 // FinishTurn stores a turn in one step: the user's message moves from pending to the history,
 // followed by answer (nil when the turn failed), the turn is marked done and ev (the message or
 // error event) is written. ErrLeaseLost: another attempt owns the session; ErrSessionNotFound:
-// it was deleted or expired; errStale wraps a turn that is already done.
+// it was deleted or expired; ErrStaleTurn: the turn was answered already (nothing is stored).
 func (s *Store) FinishTurn(ctx context.Context, t Turn, answer *chat.Message, ev chat.Event) (Finished, error) {
 	return s.finishTurn(ctx, t, answer, ev, nil)
 }
@@ -179,9 +170,6 @@ func (s *Store) finishTurn(ctx context.Context, t Turn, answer *chat.Message, ev
 	}
 	return Finished{}, fmt.Errorf("finish turn: unexpected reply %q", status)
 }
-
-// ErrStaleTurn means the turn was already answered (by an earlier attempt).
-var ErrStaleTurn = errors.New("turn already answered")
 
 // ReleaseLease gives the session's lease back if holder still has it (a worker that stops
 // without finishing, e.g. on shutdown).

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -21,9 +20,6 @@ import (
 // sending and reading a session mark it; members older than session.ttl leave it (pruned on
 // every write and read), and the index itself expires session.ttl after its last write, so it
 // holds at most the sessions that are still alive.
-
-// ErrBadCursor means a ListSessions cursor that this store did not make.
-var ErrBadCursor = errors.New("invalid cursor")
 
 // CreateSessionFor makes a session owned by user (a JWT's sub) and adds it to the user's
 // index. perMinute bounds the sessions the user may create per minute (0: no limit); over it

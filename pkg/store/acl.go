@@ -4,13 +4,14 @@ import "strings"
 
 // ACLCommands are the only commands the project's Redis user needs, as Redis ACL names
 // ("command" or "command|subcommand"). Redis checks the commands a Lua script calls against
-// the caller's ACL too, so the commands of scripts.go are listed with EVALSHA and EVAL.
+// the caller's ACL too, so the commands of the scripts (lua/*.lua) are listed with EVALSHA and
+// EVAL.
 // acl_test.go fails when code or a script uses a command missing here.
 var ACLCommands = []string{
 	// Every connection: handshake (HELLO 3 AUTH ... SETNAME), keep-alive, and on a cluster
 	// the slot map and the redirect during a slot migration.
 	"hello", "ping", "cluster|slots", "cluster|shards", "asking",
-	// The session scripts (scripts.go) and what they call.
+	// The scripts (lua/*.lua) and what they call.
 	"evalsha", "eval",
 	"exists", "del", "pexpire", "pttl", "get", "set", "incr",
 	"hset", "hget", "hmget", "hincrby", "hdel", "hlen", "hgetall",

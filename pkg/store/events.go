@@ -26,6 +26,8 @@ func EncodeEvent(ev chat.Event) (string, error) {
 	return string(b), err
 }
 
+var emitScript = sessionScript("emit.lua")
+
 // Emit writes an event to the session's stream and announces it, outside any worker lease
 // (tests, ops). It reports ErrSessionNotFound when the session does not exist.
 func (s *Store) Emit(ctx context.Context, token string, ev chat.Event) (string, error) {
@@ -37,7 +39,7 @@ func (s *Store) emit(ctx context.Context, token, holder string, ev chat.Event) (
 	if err != nil {
 		return "", err
 	}
-	id, err := s.run(ctx, emitScript, token, holder, ev.Type, body).ToString()
+	id, err := s.evalSession(ctx, emitScript, token, holder, ev.Type, body).ToString()
 	if isNil(err) {
 		if holder != "" {
 			return "", ErrLeaseLost

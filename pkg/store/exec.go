@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"embed"
 	"strconv"
 
 	"chatbot/pkg/chat"
@@ -9,16 +10,44 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// run executes a session script with the common KEYS and ARGV and the command timeout. A token
-// that is not of the shape the project issues never reaches Redis (its keys could span hash
-// slots, which rueidis refuses with a panic on a cluster): the result is ErrSessionNotFound.
-func (s *Store) run(ctx context.Context, sc *rueidis.Lua, token string, args ...string) rueidis.RedisResult {
-	return s.runKeys(ctx, sc, token, nil, args...)
+// The Lua scripts live in lua/, one file per step, each named after the Store method that
+// runs it (send.lua: Send, in send.go). Each file's header says what it does and returns,
+// and its first lines name every KEYS[i] and ARGV[i].
+//
+//go:embed lua/*.lua
+var luaFiles embed.FS
+
+// sessionScript is the script lua/<name> on a session's keys, after lua/prelude.lua: the
+// prelude names the KEYS and first ARGV every session script gets (evalSession passes them)
+// and defines the helpers they share (touch, emit, num).
+func sessionScript(name string) *rueidis.Lua {
+	return rueidis.NewLuaScript(luaSource("prelude.lua") + luaSource(name))
 }
 
-// runKeys is run with more KEYS after the session's (only on a single node: they may be on
-// another cluster slot).
-func (s *Store) runKeys(ctx context.Context, sc *rueidis.Lua, token string, more []string, args ...string) rueidis.RedisResult {
+// luaScript is the script lua/<name> as it is, without the prelude: the scripts on one
+// request stream or on one user's keys.
+func luaScript(name string) *rueidis.Lua { return rueidis.NewLuaScript(luaSource(name)) }
+
+func luaSource(name string) string {
+	b, err := luaFiles.ReadFile("lua/" + name)
+	if err != nil {
+		panic(err) // a script missing from lua/: any test of the package fails at once
+	}
+	return string(b)
+}
+
+// evalSession evaluates a session script (sessionScript) with the session's KEYS, the common
+// ARGV (notify channel, session TTL, events kept: lua/prelude.lua) followed by args, and the
+// command timeout. A token that is not of the shape the project issues never reaches Redis
+// (its keys could span hash slots, which rueidis refuses with a panic on a cluster): the
+// result is ErrSessionNotFound.
+func (s *Store) evalSession(ctx context.Context, sc *rueidis.Lua, token string, args ...string) rueidis.RedisResult {
+	return s.evalSessionKeys(ctx, sc, token, nil, args...)
+}
+
+// evalSessionKeys is evalSession with more KEYS after the session's (only on a single node:
+// they may be on another cluster slot).
+func (s *Store) evalSessionKeys(ctx context.Context, sc *rueidis.Lua, token string, more []string, args ...string) rueidis.RedisResult {
 	if !chat.ValidToken(token) {
 		return rueidis.NewErrorResult(ErrSessionNotFound)
 	}

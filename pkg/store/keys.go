@@ -30,10 +30,15 @@ func (k Keys) Prefix() string { return k.prefix }
 
 func (k Keys) tagged(token, suffix string) string { return k.prefix + "{" + token + "}" + suffix }
 
-// Session is the session hash: name, start, seq (last queued), done (last answered), last
-// (last event ID), events (events written), started (turn a worker last began), stop, and
-// with auth.mode jwt user (the owner's sub) and title.
+// Session is the session hash, of the fields sessionFields.
 func (k Keys) Session(token string) string { return k.tagged(token, "") }
+
+// sessionFields are the fields of the session hash, as the scripts in lua/ and user.go name
+// them: name, start (RFC 3339), seq (last queued), done (last answered), last (newest event
+// ID), started (turn a worker last began), stop (turn the user asked to stop), and with
+// auth.mode jwt user (the owner's sub) and title (from the first message). lua_test.go checks
+// that the code uses exactly these and that docs/ARCHITECTURE.md lists them.
+var sessionFields = []string{"name", "start", "seq", "done", "last", "started", "stop", "user", "title"}
 
 // Messages is the history list, one JSON Message per entry.
 func (k Keys) Messages(token string) string { return k.tagged(token, ":messages") }
@@ -56,7 +61,8 @@ func (k Keys) Lease(token string) string { return k.tagged(token, ":lease") }
 // Notify is the pub/sub channel on which every write to Out is announced.
 func (k Keys) Notify(token string) string { return k.tagged(token, ":notify") }
 
-// SessionKeys is every key that names the token, in the order the scripts expect them.
+// SessionKeys is every key that names the token, in the order the session scripts expect them
+// (KEYS[1..7], named in lua/prelude.lua).
 func (k Keys) SessionKeys(token string) []string {
 	return []string{
 		k.Session(token), k.Messages(token), k.Pending(token), k.Out(token),

@@ -144,22 +144,6 @@ func errOr(err error, why string) error {
 	return errors.New(why)
 }
 
-// keepScript resets the idle time of requests a consumer still owns, never taking one that
-// another consumer has claimed meanwhile.
-// KEYS[1] the request stream; ARGV[1] group, ARGV[2] consumer, ARGV[3] the idle time to set in
-// ms (0: "still working on it"), ARGV[4..] IDs. Returns the IDs the consumer owns.
-var keepScript = rueidis.NewLuaScript(`
-local out = {}
-for i = 4, #ARGV do
-  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
-  if #p == 1 then
-    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')
-    out[#out + 1] = ARGV[i]
-  end
-end
-return out
-`)
-
 // KeepRequests tells the group that consumer still works on the requests ids of partition p:
 // their idle time goes back to zero, so no other consumer takes them over (XAUTOCLAIM with
 // worker.claim_idle). Requests another consumer took meanwhile are left alone; the result is
@@ -176,6 +160,8 @@ func (s *Store) HandBackRequests(ctx context.Context, p int, consumer string, id
 	return len(owned), err
 }
 
+var setIdleScript = luaScript("set_idle.lua")
+
 func (s *Store) setIdle(ctx context.Context, p int, consumer string, ids []string, idle time.Duration) ([]string, error) {
 	if len(ids) == 0 {
 		return nil, nil
@@ -184,7 +170,7 @@ func (s *Store) setIdle(ctx context.Context, p int, consumer string, ids []strin
 	defer cancel()
 	key := s.keys.Requests(p)
 	args := append([]string{Group, consumer, strconv.FormatInt(idle.Milliseconds(), 10)}, ids...)
-	owned, err := keepScript.Exec(ctx, s.rdb, []string{key}, args).AsStrSlice()
+	owned, err := setIdleScript.Exec(ctx, s.rdb, []string{key}, args).AsStrSlice()
 	if isNoGroup(err) {
 		return nil, nil
 	}
@@ -194,18 +180,7 @@ func (s *Store) setIdle(ctx context.Context, p int, consumer string, ids []strin
 	return owned, nil
 }
 
-// takenScript finds which of some requests are pending with a consumer other than ARGV[2]
-// (taken over), as opposed to acknowledged.
-// KEYS[1] the request stream; ARGV[1] group, ARGV[2] consumer, ARGV[3..] IDs. Returns the IDs
-// another consumer holds.
-var takenScript = rueidis.NewLuaScript(`
-local out = {}
-for i = 3, #ARGV do
-  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
-  if #p == 1 and p[1][2] ~= ARGV[2] then out[#out + 1] = ARGV[i] end
-end
-return out
-`)
+var takenScript = luaScript("taken_requests.lua")
 
 // TakenRequests returns which of ids (of partition p) another consumer than consumer holds
 // now. IDs acknowledged meanwhile are not in the result: they were not taken, only done.
@@ -304,15 +279,7 @@ func (s *Store) RequestGroupStats(ctx context.Context, p int) (GroupStats, error
 	return GroupStats{}, fmt.Errorf("group stats of %s: no group %s", key, Group)
 }
 
-// removeConsumerScript deletes a consumer from the group if it holds no pending request (a
-// deleted consumer's pending requests would be lost).
-// KEYS[1] the request stream; ARGV[1] group, ARGV[2] consumer. Returns 1 if deleted.
-var removeConsumerScript = rueidis.NewLuaScript(`
-local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
-if #p > 0 then return 0 end
-redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
-return 1
-`)
+var removeConsumerScript = luaScript("remove_consumer.lua")
 
 // RemoveConsumer deletes consumer from the group of partition p when it holds nothing, so
 // the group does not collect the names of stopped processes. It reports whether it did.

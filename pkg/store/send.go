@@ -31,6 +31,8 @@ type Sent struct {
 	Duplicate bool   // client_id was seen before: nothing new was queued
 }
 
+var sendScript = sessionScript("send.lua")
+
 // Send queues a user message: one script on the session's slot checks the limits and
 // client_id, gives it the next sequence number, keeps it as pending and writes the ack event;
 // then the request is added to the session's partition stream. On a single Redis (not a
@@ -62,7 +64,7 @@ func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim Se
 	if lim.User != "" {
 		args = append(args, chat.Title(msg.Msg))
 	}
-	status, rest, err := reply(s.runKeys(ctx, sendScript, token, more, args...))
+	status, rest, err := reply(s.evalSessionKeys(ctx, sendScript, token, more, args...))
 	if err != nil {
 		return Sent{}, fmt.Errorf("send: %w", err)
 	}
@@ -120,10 +122,12 @@ func (s *Store) Enqueue(ctx context.Context, token string, seq int64) error {
 	return fmt.Errorf("%w: %w", ErrNotQueued, err)
 }
 
+var stopScript = sessionScript("stop.lua")
+
 // Stop asks the worker to stop the reply being generated. It reports the sequence number
 // asked to stop (0 when nothing is waiting for a reply).
 func (s *Store) Stop(ctx context.Context, token string) (int64, error) {
-	n, err := s.run(ctx, stopScript, token).AsInt64()
+	n, err := s.evalSession(ctx, stopScript, token).AsInt64()
 	if err != nil {
 		return 0, fmt.Errorf("stop: %w", err)
 	}

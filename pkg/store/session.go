@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 )
 
+var createScript = sessionScript("create_session.lua")
+
 // CreateSession makes a session for name (already validated) with a new random token.
 func (s *Store) CreateSession(ctx context.Context, name string) (chat.Session, error) {
 	return s.createSession(ctx, "", uuid.NewString(), name)
@@ -25,12 +27,14 @@ func (s *Store) createSession(ctx context.Context, user, token, name string) (ch
 		SessionStart: time.Now().UTC().Truncate(time.Millisecond),
 		Messages:     []chat.Message{},
 	}
-	err := s.run(ctx, createScript, sess.Token, sess.Name, sess.SessionStart.Format(time.RFC3339Nano), user).Error()
+	err := s.evalSession(ctx, createScript, sess.Token, sess.Name, sess.SessionStart.Format(time.RFC3339Nano), user).Error()
 	if err != nil {
 		return chat.Session{}, fmt.Errorf("create session: %w", err)
 	}
 	return sess, nil
 }
+
+var getScript = sessionScript("get_session.lua")
 
 // GetSession reads a session with its history followed by its pending messages. touch slides
 // its TTL. An unknown token gives ErrSessionNotFound.
@@ -47,7 +51,7 @@ func (s *Store) getSession(ctx context.Context, user, token string, touch bool) 
 	if touch {
 		flag = "1"
 	}
-	arr, err := s.run(ctx, getScript, token, flag, user).ToArray()
+	arr, err := s.evalSession(ctx, getScript, token, flag, user).ToArray()
 	if isNil(err) {
 		return chat.Session{}, ErrSessionNotFound
 	}
@@ -84,6 +88,8 @@ func (s *Store) SessionExists(ctx context.Context, token string) (bool, error) {
 	return n == 1, err
 }
 
+var deleteScript = sessionScript("delete_session.lua")
+
 // DeleteSession removes every key of the session and tells its sockets (they close 1008).
 // It reports whether the session existed.
 func (s *Store) DeleteSession(ctx context.Context, token string) (bool, error) {
@@ -95,7 +101,7 @@ func (s *Store) deleteSession(ctx context.Context, user, token string) (bool, er
 	if !chat.ValidToken(token) {
 		return false, nil
 	}
-	n, err := s.run(ctx, deleteScript, token, user).AsInt64()
+	n, err := s.evalSession(ctx, deleteScript, token, user).AsInt64()
 	if err != nil {
 		return false, fmt.Errorf("delete session: %w", err)
 	}
@@ -113,6 +119,8 @@ func (s *Store) TTL(ctx context.Context, token string) (time.Duration, error) {
 	return time.Duration(n) * time.Millisecond, nil
 }
 
+var appendScript = sessionScript("append_history.lua")
+
 // AppendHistory appends messages to the history directly (ops and tests; workers use
 // FinishTurn), capped at the history maximum.
 func (s *Store) AppendHistory(ctx context.Context, token string, msgs ...chat.Message) error {
@@ -124,7 +132,7 @@ func (s *Store) AppendHistory(ctx context.Context, token string, msgs ...chat.Me
 		}
 		args = append(args, string(b))
 	}
-	n, err := s.run(ctx, appendScript, token, args...).AsInt64()
+	n, err := s.evalSession(ctx, appendScript, token, args...).AsInt64()
 	if err != nil {
 		return fmt.Errorf("append history: %w", err)
 	}

@@ -41,12 +41,14 @@ type Turn struct {
 	RetryAfter time.Duration
 }
 
+var beginScript = sessionScript("begin_turn.lua")
+
 // BeginTurn takes the session's lease for holder (or renews it if holder has it) and reads
 // the next pending message with up to historyN earlier messages; TurnDone when nothing is
 // pending. A request only says "the session may have work": whoever holds the lease answers
 // everything pending, in order, whichever request brought it there.
 func (s *Store) BeginTurn(ctx context.Context, token, holder string, historyN int, lease time.Duration) (Turn, TurnState, error) {
-	status, rest, err := reply(s.run(ctx, beginScript, token, holder, ms(lease.Milliseconds()), strconv.Itoa(historyN)))
+	status, rest, err := reply(s.evalSession(ctx, beginScript, token, holder, ms(lease.Milliseconds()), strconv.Itoa(historyN)))
 	if err != nil {
 		return Turn{}, TurnFailed, fmt.Errorf("begin turn: %w", err)
 	}
@@ -79,10 +81,12 @@ func (s *Store) BeginTurn(ctx context.Context, token, holder string, historyN in
 	return t, TurnReady, nil
 }
 
+var renewScript = sessionScript("renew_lease.lua")
+
 // RenewLease extends the lease of a turn being worked on. It reports whether the user asked
 // to stop it; ErrLeaseLost when the lease is no longer the turn's.
 func (s *Store) RenewLease(ctx context.Context, t Turn, lease time.Duration) (stop bool, err error) {
-	arr, err := s.run(ctx, renewScript, t.Token, t.Holder, ms(lease.Milliseconds()), strconv.FormatInt(t.Seq, 10)).AsIntSlice()
+	arr, err := s.evalSession(ctx, renewScript, t.Token, t.Holder, ms(lease.Milliseconds()), strconv.FormatInt(t.Seq, 10)).AsIntSlice()
 	if err != nil {
 		return false, fmt.Errorf("renew lease: %w", err)
 	}
@@ -132,6 +136,8 @@ func (s *Store) FinishTurnAck(ctx context.Context, t Turn, answer *chat.Message,
 	return s.finishTurn(ctx, t, answer, ev, &req)
 }
 
+var finishScript = sessionScript("finish_turn.lua")
+
 func (s *Store) finishTurn(ctx context.Context, t Turn, answer *chat.Message, ev chat.Event, req *RequestRef) (Finished, error) {
 	replyJSON := ""
 	if answer != nil {
@@ -151,7 +157,7 @@ func (s *Store) finishTurn(ctx context.Context, t Turn, answer *chat.Message, ev
 		more = []string{s.keys.Requests(req.Partition)}
 		args = append(args, Group, req.ID)
 	}
-	status, rest, err := reply(s.runKeys(ctx, finishScript, t.Token, more, args...))
+	status, rest, err := reply(s.evalSessionKeys(ctx, finishScript, t.Token, more, args...))
 	if err != nil {
 		return Finished{}, fmt.Errorf("finish turn: %w", err)
 	}
@@ -171,8 +177,10 @@ func (s *Store) finishTurn(ctx context.Context, t Turn, answer *chat.Message, ev
 	return Finished{}, fmt.Errorf("finish turn: unexpected reply %q", status)
 }
 
+var releaseScript = sessionScript("release_lease.lua")
+
 // ReleaseLease gives the session's lease back if holder still has it (a worker that stops
 // without finishing, e.g. on shutdown).
 func (s *Store) ReleaseLease(ctx context.Context, token, holder string) error {
-	return s.run(ctx, releaseScript, token, holder).Error()
+	return s.evalSession(ctx, releaseScript, token, holder).Error()
 }

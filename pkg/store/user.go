@@ -75,27 +75,10 @@ func (s *Store) IsSessionOf(ctx context.Context, user, token string) (bool, erro
 	return err == nil && owner == user, err
 }
 
-// userTouchScript counts one action of a user against a per-minute limit and marks the
-// session active in the user's index, pruning members older than the session TTL.
-// KEYS[1] the user's index (chat:user:{U}:sessions), KEYS[2] the counter of the limit
-// (chat:user:{U}:messages or :created). ARGV[1] now (Unix ms), ARGV[2] the session TTL (ms),
-// ARGV[3] the session's token, ARGV[4] the limit per minute (0: none).
-// Returns {'ok'} | {'rate_limited', ms until the window ends}.
-var userTouchScript = rueidis.NewLuaScript(`
-local INDEX, COUNT = KEYS[1], KEYS[2]
-local now, ttl, token, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
-if limit > 0 then
-  local used = tonumber(redis.call('GET', COUNT) or '0') or 0
-  if used >= limit then return {'rate_limited', redis.call('PTTL', COUNT)} end
-  if used == 0 then redis.call('SET', COUNT, 1, 'PX', 60000) else redis.call('INCR', COUNT) end
-end
-redis.call('ZREMRANGEBYSCORE', INDEX, '-inf', '(' .. string.format('%d', now - ttl))
-redis.call('ZADD', INDEX, 'GT', now, token)
-redis.call('PEXPIRE', INDEX, ttl)
-return {'ok'}
-`)
+var userTouchScript = luaScript("touch_user.lua")
 
-// touchUser runs userTouchScript for user's counter key.
+// touchUser counts one action of user against counter's per-minute limit (0: none) and marks
+// the session token active in the user's index, in one script on the user's slot.
 func (s *Store) touchUser(ctx context.Context, user, counter, token string, limit int) error {
 	if user == "" || !chat.ValidToken(token) {
 		return ErrSessionNotFound

@@ -152,8 +152,8 @@ func (m *monitor) result(turns int64, procs map[string][]string) RoundTrips {
 }
 
 // scriptName names a command for the counts: EVALSHA by the script it runs, told apart by
-// its arguments as pkg/store/scripts.go lays them out (7 session KEYS, 3 common ARGV, then
-// the script's own); other commands by name.
+// its arguments as pkg/store lays them out (pkg/store/lua/prelude.lua: 7 session KEYS, 3
+// common ARGV, then the script's own); other commands by name.
 func scriptName(args []string) string {
 	cmd := strings.ToUpper(args[0])
 	if cmd != "EVALSHA" || len(args) < 3 {

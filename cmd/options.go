@@ -33,6 +33,7 @@ func webOptions(cfg *config.Config) web.Options {
 	return web.Options{
 		Addr:                   cfg.Server.Addr,
 		AllowedOrigins:         cfg.Server.AllowedOrigins,
+		FrameAncestors:         cfg.Server.FrameAncestors,
 		ShutdownTimeout:        cfg.Server.ShutdownTimeout,
 		ReadHeaderTimeout:      cfg.Server.ReadHeaderTimeout,
 		ReadTimeout:            cfg.Server.ReadTimeout,

@@ -33,6 +33,7 @@ func TestOptionsFromConfig(t *testing.T) {
 
 		"server.addr":                ":9000",
 		"server.allowed_origins":     "https://a.example,https://b.example",
+		"server.frame_ancestors":     "https://app.example,https://*.app.example",
 		"server.shutdown_timeout":    "3s",
 		"server.read_header_timeout": "4s",
 		"server.read_timeout":        "8s",
@@ -115,6 +116,7 @@ func TestOptionsFromConfig(t *testing.T) {
 		}},
 		{"web", webOptions(cfg), web.Options{
 			Addr: ":9000", AllowedOrigins: []string{"https://a.example", "https://b.example"},
+			FrameAncestors:  []string{"https://app.example", "https://*.app.example"},
 			ShutdownTimeout: 3 * time.Second, ReadHeaderTimeout: 4 * time.Second, ReadTimeout: 8 * time.Second,
 			IdleTimeout: 9 * time.Second, WriteTimeout: 11 * time.Second,
 			MaxMessageBytes: 15, MessagesPerMinute: 16, MaxPending: 17, SocketsPerSession: 18,

@@ -28,6 +28,7 @@ type Redis struct {
 type Server struct {
 	Addr              string        `mapstructure:"addr"`
 	AllowedOrigins    []string      `mapstructure:"allowed_origins"`
+	FrameAncestors    []string      `mapstructure:"frame_ancestors"`
 	ShutdownTimeout   time.Duration `mapstructure:"shutdown_timeout"`
 	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
 	ReadTimeout       time.Duration `mapstructure:"read_timeout"`

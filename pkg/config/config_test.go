@@ -151,6 +151,30 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	}
 }
 
+// TestFrameAncestors: server.frame_ancestors takes origins (a host may start with *.) and
+// refuses anything that could change the rest of the page's Content-Security-Policy.
+func TestFrameAncestors(t *testing.T) {
+	t.Chdir(t.TempDir())
+	good := "https://app.example.com, http://localhost:3000, https://*.example.org, http://[::1]:8080, http://127.0.0.1:9000"
+	c, err := config.Load(flags(t, "--server.frame_ancestors", good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.Server.FrameAncestors, "|") != strings.ReplaceAll(good, ", ", "|") {
+		t.Fatalf("frame_ancestors = %q", c.Server.FrameAncestors)
+	}
+	for _, bad := range []string{
+		"*", "'self'", "app.example.com", "https://app.example.com/", "https://app.example.com/path",
+		"ftp://files.example.com", "https://a.example.com; script-src *", "https://user@app.example.com",
+		"https://app.example.com:port", "https://*", "data:", "https://a.*.example.com",
+	} {
+		_, err := config.Load(flags(t, "--server.frame_ancestors", bad))
+		if err == nil || !strings.Contains(err.Error(), "server.frame_ancestors") {
+			t.Errorf("frame_ancestors %q: %v, want refused", bad, err)
+		}
+	}
+}
+
 func TestBadValueType(t *testing.T) {
 	t.Chdir(t.TempDir())
 	t.Setenv("CHATBOT_SESSION_TTL", "forever")

@@ -25,6 +25,7 @@ var Keys = []Key{
 
 	{"server.addr", defaults.ServerAddr, "where serve listens"},
 	{"server.allowed_origins", []string{}, "extra browser origins allowed for the WebSocket and CORS (same origin is always allowed)"},
+	{"server.frame_ancestors", []string{}, "origins whose pages may show the web chat in a frame (CSP frame-ancestors); pages of the chat's own origin always may"},
 	{"server.shutdown_timeout", defaults.ServerShutdownTimeout, "drain time on SIGTERM"},
 	{"server.read_header_timeout", defaults.ServerReadHeaderTimeout, "time a client has to send a request's headers before it is disconnected"},
 	{"server.read_timeout", defaults.ServerReadTimeout, "time a client has to send a whole HTTP request, body included (an open WebSocket is not affected)"},

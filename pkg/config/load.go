@@ -93,6 +93,7 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 		return nil, fmt.Errorf("config: %s", tidyDecodeError(err))
 	}
 	c.Server.AllowedOrigins = trimAll(c.Server.AllowedOrigins)
+	c.Server.FrameAncestors = trimAll(c.Server.FrameAncestors)
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}

@@ -5,9 +5,15 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 )
+
+// frameAncestor is an origin a CSP frame-ancestors source may name: http or https, a host
+// (DNS name, IPv4 or [IPv6]) that may start with "*." and an optional port; no path, no
+// quote, no space, no semicolon, so it can never change the rest of the policy.
+var frameAncestor = regexp.MustCompile(`^https?://(\*\.)?([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$`)
 
 // Validate reports every problem with c at once.
 func (c *Config) Validate() error {
@@ -39,6 +45,11 @@ func (c *Config) Validate() error {
 		}
 		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" {
 			bad("server.allowed_origins", "want scheme://host[:port] or *, got %q", o)
+		}
+	}
+	for _, o := range c.Server.FrameAncestors {
+		if !frameAncestor.MatchString(o) {
+			bad("server.frame_ancestors", "want an origin, http(s)://host[:port] (the host may start with *.), got %q", o)
 		}
 	}
 	positiveDuration("server.shutdown_timeout", c.Server.ShutdownTimeout)

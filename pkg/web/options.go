@@ -28,6 +28,10 @@ type Options struct {
 	// and CORS (server.allowed_origins): "scheme://host[:port]", a host pattern such as
 	// "*.example.com", or "*" for any.
 	AllowedOrigins []string
+	// FrameAncestors are the origins whose pages may show the web chat (GET /) in a frame,
+	// besides the same origin (server.frame_ancestors): "scheme://host[:port]", the host may
+	// start with "*.". Default none: only pages of the chat's own origin may frame it.
+	FrameAncestors []string
 	// ShutdownTimeout bounds the drain on shutdown (server.shutdown_timeout). Default 10s.
 	ShutdownTimeout time.Duration
 

@@ -73,7 +73,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.opt.Registry, promhttp.HandlerOpts{Registry: s.opt.Registry}))
 	mux.HandleFunc("GET /test", s.apiTest)
-	mux.Handle("GET /", ui.Handler())
+	mux.Handle("GET /", ui.Handler(ui.Options{FrameAncestors: s.opt.FrameAncestors}))
 	return s.cors(mux)
 }
 

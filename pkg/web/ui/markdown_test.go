@@ -16,7 +16,7 @@ import (
 // rendererPage opens the UI's files, served by ui.Handler, in a tab.
 func rendererPage(t *testing.T) *page {
 	t.Helper()
-	srv := httptest.NewServer(ui.Handler())
+	srv := httptest.NewServer(ui.Handler(ui.Options{}))
 	t.Cleanup(srv.Close)
 	p := newPage(t)
 	p.do(chromedp.Navigate(srv.URL))

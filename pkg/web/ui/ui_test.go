@@ -28,7 +28,7 @@ func get(t *testing.T, srv *httptest.Server, method, path string, hdr map[string
 
 func TestHandlerServesTheFiles(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(ui.Handler())
+	srv := httptest.NewServer(ui.Handler(ui.Options{}))
 	defer srv.Close()
 
 	res, body := get(t, srv, "GET", "/", nil)
@@ -36,7 +36,7 @@ func TestHandlerServesTheFiles(t *testing.T) {
 		t.Fatalf("GET / = %d %q\n%s", res.StatusCode, res.Header.Get("Content-Type"), body)
 	}
 	csp := res.Header.Get("Content-Security-Policy")
-	for _, want := range []string{"script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"} {
+	for _, want := range []string{"script-src 'self'", "connect-src 'self'", "frame-ancestors 'self'"} {
 		if !strings.Contains(csp, want) {
 			t.Errorf("CSP %q lacks %q", csp, want)
 		}
@@ -69,9 +69,32 @@ func TestHandlerServesTheFiles(t *testing.T) {
 	}
 }
 
+// TestHandlerFrameAncestors: the page may be framed by its own origin's pages, and by the
+// origins of server.frame_ancestors; a value that could change the rest of the policy is
+// dropped.
+func TestHandlerFrameAncestors(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		in   []string
+		want string
+	}{
+		{nil, "frame-ancestors 'self'"},
+		{[]string{"https://app.example.com", "https://*.example.org"}, "frame-ancestors 'self' https://app.example.com https://*.example.org"},
+		{[]string{"https://a.example; script-src *", "https://b.example"}, "frame-ancestors 'self' https://b.example"},
+	} {
+		srv := httptest.NewServer(ui.Handler(ui.Options{FrameAncestors: c.in}))
+		res, _ := get(t, srv, "GET", "/", nil)
+		srv.Close()
+		csp := res.Header.Get("Content-Security-Policy")
+		if !strings.HasSuffix(csp, "; "+c.want) || strings.Count(csp, "script-src") != 1 {
+			t.Errorf("frame ancestors %q: CSP %q, want it to end with %q", c.in, csp, c.want)
+		}
+	}
+}
+
 func TestHandlerRevalidatesWithETag(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(ui.Handler())
+	srv := httptest.NewServer(ui.Handler(ui.Options{}))
 	defer srv.Close()
 	res, _ := get(t, srv, "GET", "/app.js", nil)
 	tag := res.Header.Get("ETag")
@@ -90,7 +113,7 @@ func TestHandlerRevalidatesWithETag(t *testing.T) {
 
 func TestHandlerRefusesOtherMethodsAndPaths(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(ui.Handler())
+	srv := httptest.NewServer(ui.Handler(ui.Options{}))
 	defer srv.Close()
 	if res, _ := get(t, srv, "POST", "/", nil); res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "GET, HEAD" {
 		t.Fatalf("POST / = %d", res.StatusCode)
@@ -111,7 +134,7 @@ func TestHandlerRefusesOtherMethodsAndPaths(t *testing.T) {
 func TestScriptsNeverParseHTML(t *testing.T) {
 	t.Parallel()
 	forbidden := regexp.MustCompile(`innerHTML|outerHTML|insertAdjacentHTML|document\.write|DOMParser|createContextualFragment|srcdoc|\beval\(|new Function|setAttribute\(\s*['"]on|\.on[a-z]+\s*=\s*['"]`)
-	srv := httptest.NewServer(ui.Handler())
+	srv := httptest.NewServer(ui.Handler(ui.Options{}))
 	defer srv.Close()
 	_, index := get(t, srv, "GET", "/", nil)
 	scripts := regexp.MustCompile(`<script src="([^"]+)"`).FindAllStringSubmatch(index, -1)

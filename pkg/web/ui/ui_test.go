@@ -138,8 +138,8 @@ func TestScriptsNeverParseHTML(t *testing.T) {
 	defer srv.Close()
 	_, index := get(t, srv, "GET", "/", nil)
 	scripts := regexp.MustCompile(`<script src="([^"]+)"`).FindAllStringSubmatch(index, -1)
-	if len(scripts) < 3 {
-		t.Fatalf("index.html loads %v, want markdown.js, conversations.js and app.js", scripts)
+	if len(scripts) < 4 {
+		t.Fatalf("index.html loads %v, want auth.js, markdown.js, conversations.js and app.js", scripts)
 	}
 	for _, m := range scripts {
 		_, body := get(t, srv, "GET", "/"+m[1], nil)

@@ -4,8 +4,15 @@
 // the history comes from GET /refresh_token, then a WebSocket /chat?stream=1 carries messages
 // out and acks, streamed deltas, replies and errors in. Messages and replies are shown as
 // Markdown (markdown.js, which builds DOM nodes and never parses HTML). The side panel (a
-// drawer on a phone) lists the conversations of this browser (conversations.js): switch to
-// one, start a new one (with the name last used), delete one (DELETE /token).
+// drawer on a phone) lists the conversations (conversations.js): switch to one, start a new
+// one (with the name last used), delete one (DELETE /token).
+//
+// Sign-in: at load the page asks GET /sessions which mode the server runs (404: auth.mode
+// none; 200 or 401: jwt). With jwt, auth.js holds the user's JWT and sends it with every
+// request and socket; the list is the user's sessions from the server; the start page greets
+// the user by name; and when the JWT is refused the page says the user must sign in again,
+// keeps the conversation on screen (messages written meanwhile wait, as when offline), and
+// goes on from where it stopped once a new JWT arrives.
 //
 // Delivery: every frame from the session's event stream has an offset. The page remembers the
 // last one and reconnects with ?last_id=<it>, so nothing is lost; it drops frames at or before
@@ -28,7 +35,10 @@
   const CONFIRM_MS = 4000; // how long a Delete button waits for its confirming second press
   const NEAR_END_PX = 80; // closer than this to the end, new text keeps the view at the end
 
-  const CLOSE_POLICY = 1008; // session unknown, expired or deleted
+  const CLOSE_POLICY = 1008; // session unknown, expired or deleted; or (jwt) the JWT refused
+  // The 1008 reasons that are about the JWT (auth.mode jwt), not the session.
+  const AUTH_REASONS = new Set(['Credentials expired', 'Authentication required']);
+  const LIST_CHECK_MS = 15000; // the user's list is read again on return to the page, at most this often
   const CLOSE_TOO_BIG = 1009; // frame over limits.max_message_bytes
 
   const ERROR_TEXT = {
@@ -42,15 +52,20 @@
   };
 
   const { titleOf } = window.ChatConversations;
-  // Where the list of conversations comes from (conversations.js says what a source does).
-  const source = window.ChatConversations.local();
+  const auth = window.ChatAuth;
+  const api = auth.fetch; // fetch, with the JWT in auth.mode jwt
+  // Where the list of conversations comes from (conversations.js says what a source does):
+  // chosen at boot, once the server said which mode it runs.
+  let source = null;
 
   const $ = (id) => document.getElementById(id);
   const ui = {
     app: $('app'), main: $('main'), side: $('side'), sideOpen: $('side-open'), sideClose: $('side-close'),
-    sideNew: $('side-new'), convs: $('convs'), scrim: $('scrim'),
-    start: $('start'), startForm: $('start-form'), name: $('name'), startError: $('start-error'),
-    startButton: $('start-button'),
+    sideNew: $('side-new'), sideUser: $('side-user'), convs: $('convs'), scrim: $('scrim'),
+    start: $('start'), startForm: $('start-form'), name: $('name'), nameLabel: $('name-label'),
+    startError: $('start-error'), startButton: $('start-button'), lede: $('lede'),
+    signin: $('signin'), signinWhy: $('signin-why'), signinHow: $('signin-how'),
+    reauth: $('reauth'), reauthText: $('reauth-text'),
     chat: $('chat'), title: $('chat-title'), conn: $('conn'), connText: $('conn-text'),
     newChat: $('new-chat'), log: $('log'), empty: $('empty'), messages: $('messages'), toEnd: $('to-end'),
     notice: $('notice'), noticeText: $('notice-text'), noticeClose: $('notice-close'),
@@ -118,9 +133,14 @@
     return e;
   }
 
-  function show(page) {
-    ui.start.hidden = page !== 'start';
-    ui.chat.hidden = page !== 'chat';
+  let page = ''; // 'start', 'chat' or 'signin'
+
+  function show(p) {
+    page = p;
+    ui.start.hidden = p !== 'start';
+    ui.chat.hidden = p !== 'chat';
+    ui.signin.hidden = p !== 'signin';
+    showSignedOut();
   }
 
   // showText shows text (Markdown) as a message's content.
@@ -279,7 +299,6 @@
   ui.scrim.addEventListener('click', () => closeDrawer(true));
   ui.side.addEventListener('keydown', (e) => { if (e.key === 'Escape') closeDrawer(true); });
   narrow.addEventListener('change', () => closeDrawer(false));
-  source.onChange(renderList);
 
   // ---- opening, starting and deleting conversations ----------------------------------------
 
@@ -296,14 +315,14 @@
   }
 
   function knownName() {
-    return (current && current.name) || getItem(NAME_KEY) || (source.all()[0] || {}).name || '';
+    return auth.name() || (current && current.name) || getItem(NAME_KEY) || (source.all()[0] || {}).name || '';
   }
 
   // createSession opens a new session (POST /token) named name, and lists it.
   async function createSession(name) {
     let res;
     try {
-      res = await fetch('token', {
+      res = await api('token', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ name }),
@@ -366,7 +385,7 @@
   async function deleteConversation(token) {
     let res;
     try {
-      res = await fetch(`token?token=${encodeURIComponent(token)}`, { method: 'DELETE' });
+      res = await api(`token?token=${encodeURIComponent(token)}`, { method: 'DELETE' });
     } catch (_) {
       tell('Cannot reach the server: the chat was not deleted.');
       return false;
@@ -396,13 +415,68 @@
   // ---- start page --------------------------------------------------------------------------
 
   function startPage(prefill) {
+    if (auth.signedOut()) {
+      signInPage();
+      return;
+    }
     show('start');
     document.title = 'Start a chat';
     ui.startError.hidden = true;
     ui.startButton.disabled = false;
-    if (prefill) ui.name.value = prefill;
-    ui.name.focus();
+    // Signed in with a name (auth.mode jwt): the server names the chat after it.
+    const signedIn = auth.name();
+    ui.nameLabel.hidden = ui.name.hidden = !!signedIn;
+    ui.lede.textContent = signedIn
+      ? `Signed in as ${signedIn}. Replies appear as they are written.`
+      : 'Say who you are and start talking. Replies appear as they are written.';
+    if (signedIn) ui.name.value = signedIn;
+    else if (prefill) ui.name.value = prefill;
+    (signedIn ? ui.startButton : ui.name).focus();
   }
+
+  // ---- signed out (auth.mode jwt) ----------------------------------------------------------
+
+  const SIGNED_OUT_TEXT = {
+    expired: 'Your sign-in has expired.',
+    refused: 'Your sign-in was not accepted.',
+    missing: 'This chat is part of an application: sign in there to use it.',
+  };
+
+  function howToSignIn() {
+    return auth.embedded
+      ? 'Waiting for the application to sign you in again…'
+      : 'Sign in again in the application that opened this chat, or open its sign-in link again in this tab.';
+  }
+
+  // signInPage is the page of a user who must sign in and has no conversation open.
+  function signInPage() {
+    show('signin');
+    document.title = 'Sign in to chat';
+  }
+
+  // showSignedOut shows, where the user is, that they must sign in again (or that they are
+  // back): the sign-in page, or a note above the open conversation, which goes on afterwards.
+  function showSignedOut() {
+    const why = auth.signedOut();
+    const text = SIGNED_OUT_TEXT[why] || SIGNED_OUT_TEXT.refused;
+    ui.signinWhy.textContent = text;
+    ui.signinHow.textContent = why === 'missing' && !auth.embedded
+      ? 'Open the chat from the application, or with its sign-in link.'
+      : howToSignIn();
+    ui.reauthText.textContent = `${text} ${howToSignIn()} The conversation goes on where it stopped.`;
+    ui.reauth.hidden = !why || page !== 'chat';
+    // Who is signed in, always in view in the side panel: a link can sign a browser in as
+    // anyone whose JWT it holds (SECURITY.md), so the page says whom it talks for.
+    const name = auth.name();
+    ui.sideUser.hidden = !name;
+    ui.sideUser.textContent = name ? `Signed in as ${name}` : '';
+  }
+
+  auth.onChange(() => {
+    if (page === 'start' && auth.signedOut()) signInPage();
+    else if (page === 'signin' && !auth.signedOut() && booted) startPage(knownName());
+    else showSignedOut();
+  });
 
   function startError(text) {
     ui.startError.textContent = text;
@@ -467,6 +541,7 @@
       this.stopTimer = 0;
       this.syncing = null;
       this.synced = false; // the history was loaded once
+      this.signingIn = false; // waiting for a new JWT (auth.mode jwt)
       this.onOnline = () => this.reconnectNow();
       this.onOffline = () => this.setConn('offline', 'Offline');
       this.onVisible = () => { if (document.visibilityState === 'visible') this.reconnectNow(); };
@@ -527,7 +602,7 @@
       if (this.syncing) return this.syncing;
       this.syncing = (async () => {
         try {
-          const res = await fetch(`refresh_token?token=${encodeURIComponent(this.token)}`);
+          const res = await api(`refresh_token?token=${encodeURIComponent(this.token)}`);
           if (this.closed) return false;
           if (res.status === 400 || res.status === 404) {
             this.expire();
@@ -594,15 +669,21 @@
     // ---- the socket ----
 
     connect() {
-      if (this.closed || this.ws) return;
+      if (this.closed || this.ws || this.signingIn) return;
       clearTimeout(this.retryTimer);
+      const jwt = auth.token();
+      if (auth.jwt && !jwt) {
+        this.signIn('', '');
+        return;
+      }
       const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
       const base = location.pathname.replace(/[^/]*$/, '');
       const q = new URLSearchParams({ token: this.token, stream: '1', last_id: this.lastOffset || '0' });
       this.setConn(this.attempt ? 'waiting' : 'connecting', this.attempt ? 'Reconnecting…' : 'Connecting…');
       let ws;
       try {
-        ws = new WebSocket(`${scheme}//${location.host}${base}chat?${q}`);
+        // With auth.mode jwt the JWT rides in the subprotocols, never in the URL.
+        ws = new WebSocket(`${scheme}//${location.host}${base}chat?${q}`, auth.protocols(jwt));
       } catch (_) {
         this.scheduleReconnect();
         return;
@@ -627,16 +708,21 @@
       ws.onclose = (ev) => {
         if (ws !== this.ws) return;
         this.ws = null;
-        this.onClosed(ev);
+        this.onClosed(ev, jwt);
       };
     }
 
-    onClosed(ev) {
+    // onClosed handles the end of the socket that had jwt.
+    onClosed(ev, jwt) {
       if (this.closed) return;
       const stable = this.openedAt && Date.now() - this.openedAt >= STABLE_MS;
       this.openedAt = 0;
       if (stable) this.attempt = 0;
       this.updateStop();
+      if (ev.code === CLOSE_POLICY && auth.jwt && AUTH_REASONS.has(ev.reason)) {
+        this.signIn(jwt, ev.reason);
+        return;
+      }
       if (ev.code === CLOSE_POLICY) {
         // Most likely the session expired or was deleted; make sure before forgetting it.
         this.setConn('waiting', 'Checking the session…');
@@ -663,6 +749,21 @@
         this.setConn('waiting', `Reconnecting in ${Math.max(1, Math.round(wait / 1000))}s…`);
       }
       this.retryTimer = setTimeout(() => this.connect(), wait);
+    }
+
+    // signIn waits for a JWT other than jwt (refused, or '' for none), then connects again
+    // and resumes from the last offset; meanwhile the page says the user must sign in again.
+    signIn(jwt, reason) {
+      if (this.signingIn) return;
+      this.signingIn = true;
+      clearTimeout(this.retryTimer);
+      this.setConn('signed-out', 'Signed out');
+      auth.refused(jwt, reason).then(() => {
+        this.signingIn = false;
+        if (this.closed) return;
+        this.attempt = 0;
+        this.connect();
+      });
     }
 
     reconnectNow() {
@@ -996,11 +1097,47 @@
 
   // ---- boot --------------------------------------------------------------------------------
 
-  // The conversation open last, else the most recent one, else the start page; then check the
-  // others are still there (the open one checks itself as it loads).
-  const last = source.get(getItem(CURRENT_KEY)) || source.all()[0];
-  if (last) openConversation(last, []);
-  else startPage(getItem(NAME_KEY));
-  renderList();
-  source.check(last && last.token);
+  let booted = false;
+  let listCheckedAt = 0;
+
+  // The conversation open last, else the most recent one, else the start page.
+  function openLast() {
+    const last = source.get(getItem(CURRENT_KEY)) || source.all()[0];
+    if (last) openConversation(last, []);
+    else startPage(getItem(NAME_KEY));
+    renderList();
+    return last;
+  }
+
+  async function boot() {
+    const mode = await auth.detect(`sessions?limit=100`);
+    if (!mode.jwt) {
+      // auth.mode none: the conversations this browser opened. The open one checks itself as
+      // it loads; the others are checked now.
+      source = window.ChatConversations.local();
+      source.onChange(renderList);
+      booted = true;
+      const last = openLast();
+      source.check(last && last.token);
+      return;
+    }
+    // auth.mode jwt: the user's sessions, from the server. Signed out, the page waits for a
+    // JWT (check asks with it) before it shows anything else.
+    source = window.ChatConversations.remote(api, mode.list);
+    source.onChange(renderList);
+    if (!mode.list || mode.list.next) {
+      if (!mode.list) signInPage();
+      await source.check();
+    }
+    listCheckedAt = Date.now();
+    booted = true;
+    openLast();
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState !== 'visible' || auth.signedOut() || Date.now() - listCheckedAt < LIST_CHECK_MS) return;
+      listCheckedAt = Date.now();
+      source.check();
+    });
+  }
+
+  boot();
 })();

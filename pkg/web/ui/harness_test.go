@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"chatbot/internal/redistest"
+	"chatbot/pkg/auth"
 	"chatbot/pkg/devredis"
 	"chatbot/pkg/llm"
 	"chatbot/pkg/store"
@@ -299,6 +300,11 @@ type stackOptions struct {
 	MessagesPerMinute int
 	// Model answers instead of the echo model.
 	Model llm.Model
+	// JWTSecret runs auth.mode jwt: JWTs signed with it (HS256, sign) are the users'; no
+	// leeway, so a JWT ends exactly at its exp.
+	JWTSecret []byte
+	// FrameAncestors are the origins that may frame the page (server.frame_ancestors).
+	FrameAncestors []string
 }
 
 // stack is the dev stack of one test: its store, web servers (one at a time serves, behind
@@ -310,6 +316,7 @@ type stack struct {
 	log   *slog.Logger
 	url   string // through the proxy
 	proxy *proxy
+	auth  *auth.Verifier // auth.mode jwt, else nil
 
 	mu  sync.Mutex
 	web *webServer // the one the proxy sends to
@@ -345,6 +352,14 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 	s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		s.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if opt.JWTSecret != nil {
+		v, err := auth.New(auth.Options{Secret: opt.JWTSecret, Logger: s.log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(v.Close)
+		s.auth = v
 	}
 	s.web = s.startWeb()
 	var model llm.Model = llm.Echo{Delay: opt.EchoDelay}
@@ -383,6 +398,7 @@ func (s *stack) startWeb() *webServer {
 	srv, err := web.New(web.Options{
 		Store: s.st, Logger: s.log,
 		MaxMessageBytes: s.opt.MaxMessageBytes, MessagesPerMinute: s.opt.MessagesPerMinute,
+		Auth: s.auth, FrameAncestors: s.opt.FrameAncestors,
 	})
 	if err != nil {
 		s.t.Fatal(err)

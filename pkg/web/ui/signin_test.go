@@ -3,6 +3,7 @@ package ui_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -182,10 +183,11 @@ func (p *page) goTo(u string) {
 
 // view is where the chat page runs: the tab itself, or the frame of an embedding page (its
 // first frame), which the test reads through an isolated world (the DOM and storage, not the
-// page's globals).
+// page's globals), made once per document of the frame.
 type view struct {
 	p     *page
 	frame bool
+	world *runtime.ExecutionContextID // the frame's isolated world, once made
 }
 
 func (v view) run(expr string) ([]byte, error) {
@@ -195,22 +197,28 @@ func (v view) run(expr string) ([]byte, error) {
 		return chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr))
 	}
 	return chromedp.Run(ctx, chromedp.Action[[]byte](func(ctx context.Context, tg *chromedp.Target) ([]byte, error) {
-		tree, err := cdp.Call(ctx, tg, cdppage.GetFrameTree, cdp.Empty{})
-		if err != nil {
-			return nil, err
+		if *v.world == 0 {
+			tree, err := cdp.Call(ctx, tg, cdppage.GetFrameTree, cdp.Empty{})
+			if err != nil {
+				return nil, err
+			}
+			if len(tree.FrameTree.ChildFrames) == 0 {
+				return nil, fmt.Errorf("the page has no frame yet")
+			}
+			w, err := cdp.Call(ctx, tg, cdppage.CreateIsolatedWorld, cdppage.CreateIsolatedWorldParams{
+				FrameID: tree.FrameTree.ChildFrames[0].Frame.ID, WorldName: "test",
+			})
+			if err != nil {
+				return nil, err
+			}
+			*v.world = w.ExecutionContextID
 		}
-		if len(tree.FrameTree.ChildFrames) == 0 {
-			return nil, fmt.Errorf("the page has no frame yet")
+		b, err := chromedp.Evaluate[[]byte](expr, func(p *runtime.EvaluateParams) { p.ContextID = *v.world })(ctx, tg)
+		var exc *chromedp.ExceptionError
+		if err != nil && !errors.As(err, &exc) {
+			*v.world = 0 // the frame's document changed: a new world next time
 		}
-		world, err := cdp.Call(ctx, tg, cdppage.CreateIsolatedWorld, cdppage.CreateIsolatedWorldParams{
-			FrameID: tree.FrameTree.ChildFrames[0].Frame.ID, WorldName: "test",
-		})
-		if err != nil {
-			return nil, err
-		}
-		return chromedp.Evaluate[[]byte](expr, func(p *runtime.EvaluateParams) {
-			p.ContextID = world.ExecutionContextID
-		})(ctx, tg)
+		return b, err
 	}))
 }
 
@@ -434,7 +442,7 @@ func TestBrowserSignInFrame(t *testing.T) {
 
 	p := newPage(t)
 	n := p.recordNetwork()
-	v := view{p: p, frame: true}
+	v := view{p: p, frame: true, world: new(runtime.ExecutionContextID)}
 	p.do(chromedp.Navigate(host.URL + "/?chat=" + url.QueryEscape(s.url)))
 	p.waitFor(10*time.Second, "the page in the frame to ask for a JWT", `asked.length === 1 && asked[0] === 'missing'`)
 	v.waitFor(5*time.Second, "the sign-in page", `!document.querySelector('#signin').hidden`)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"chatbot/pkg/chat"
+	"chatbot/pkg/retry"
 	"chatbot/pkg/store"
 
 	"github.com/coder/websocket"
@@ -150,7 +151,8 @@ func (h *hub) resync() {
 // is left waiting. It runs while busy is set; notifications meanwhile only set dirty.
 func (h *hub) catchUp() {
 	ctx := h.ctx
-	for wait := 50 * time.Millisecond; ; {
+	wait := retry.Backoff{Base: 50 * time.Millisecond, Max: 2 * time.Second}
+	for {
 		h.mu.Lock()
 		if h.closed || !h.dirty {
 			h.busy = false
@@ -168,15 +170,12 @@ func (h *hub) catchUp() {
 			h.mu.Lock()
 			h.dirty = true
 			h.mu.Unlock()
-			select {
-			case <-ctx.Done():
+			if !wait.Wait(ctx) {
 				return
-			case <-time.After(wait):
 			}
-			wait = min(wait*2, 2*time.Second)
 			continue
 		}
-		wait = 50 * time.Millisecond
+		wait.Reset()
 	}
 }
 

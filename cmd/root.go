@@ -44,6 +44,8 @@ Every key is also a flag: --redis.url, --session.ttl, ...`,
   chatbot serve --server.addr :8080    # web tier
   chatbot work --replicas 4            # workers
   chatbot token --name ops             # create a session, print its token
+  chatbot inspect queue                # the request streams and their workers
+  chatbot dead list                    # requests the workers gave up on
   source <(chatbot completion bash)    # shell completion (also zsh, fish, powershell)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -58,6 +60,8 @@ Every key is also a flag: --redis.url, --session.ttl, ...`,
 		newHealthcheckCommand(),
 		newBenchCommand(),
 		newWorkCommand(),
+		newInspectCommand(),
+		newDeadCommand(),
 	)
 	addCompletionCommand(root) // after every AddCommand
 	return root

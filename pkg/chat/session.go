@@ -1,6 +1,8 @@
 package chat
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"time"
 	"unicode"
@@ -64,6 +66,15 @@ const zeroWidthJoiner = '\u200d'
 // nameRune reports whether r may appear in a session name.
 func nameRune(r rune) bool {
 	return !unicode.Is(unicode.Cc, r) && (r == zeroWidthJoiner || !unicode.Is(unicode.Cf, r))
+}
+
+// TokenTag is how logs and the operator's commands name a session: 8 hex digits of the
+// SHA-256 of its token, which identify it without giving access to it (a token is a
+// credential, never logged or printed). `printf %s "$TOKEN" | sha256sum | cut -c1-8` gives the
+// same.
+func TokenTag(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:4])
 }
 
 // ValidToken reports whether t has the shape of a token this project issues (a UUID in its

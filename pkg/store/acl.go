@@ -27,6 +27,9 @@ var ACLCommands = []string{
 	// keep-alive and takeover, group stats, and the dead-letter stream (xadd above).
 	"xgroup|create", "xgroup|delconsumer", "xreadgroup", "xack", "xautoclaim", "xclaim",
 	"xpending", "xinfo|groups",
+	// The operator's commands (inspect.go: chatbot inspect, chatbot dead): more of the
+	// group's state, the server's clock, and deleting dead letters (replay, purge).
+	"xinfo|consumers", "time", "xdel",
 }
 
 // ACLKeys and ACLChannels fence the user in: every key and channel starts with DefaultPrefix.

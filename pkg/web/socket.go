@@ -2,8 +2,6 @@ package web
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"net"
 	"sync"
@@ -235,7 +233,4 @@ func (s *socket) markClosing(code websocket.StatusCode, reason string) *websocke
 }
 
 // tokenHash is a short, non-reversible tag of a token for logs: tokens are never logged.
-func tokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:4])
-}
+func tokenHash(token string) string { return chat.TokenTag(token) }

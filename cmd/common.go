@@ -9,6 +9,7 @@ import (
 	"chatbot/pkg/auth"
 	"chatbot/pkg/config"
 	"chatbot/pkg/store"
+	"chatbot/pkg/telemetry"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -45,15 +46,16 @@ func authVerifier(cfg *config.Config, log *slog.Logger) (*auth.Verifier, error) 
 }
 
 // newLogger builds the slog logger of cfg, writing to w. Attributes whose key names a secret
-// are redacted whatever a caller passes.
+// are redacted whatever a caller passes. A line logged with a context that holds a span
+// carries its trace_id and span_id.
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
 	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: redactSecrets}
 	if cfg.Log.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(telemetry.LogHandler(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, opts)))
 }
 
 func redactSecrets(_ []string, a slog.Attr) slog.Attr {

@@ -2,7 +2,7 @@
 # deps.sh - install missing system tools with apt (Debian 12, as root or via sudo).
 #
 # Source it and call the ensure_* functions, or run it directly:
-#   scripts/deps.sh            # redis + chromium + C toolchain (for -race)
+#   scripts/deps.sh            # redis + chromium + promtool + C toolchain (for -race)
 #   scripts/deps.sh redis      # only redis-server / redis-cli
 #
 # apt-get update runs at most once per run (also across child scripts, via an
@@ -27,7 +27,9 @@ apt_install() {
 		export CHATBOT_APT_UPDATED=1
 	fi
 	echo "deps.sh: apt-get install $*" >&2
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" || return 1
+	local opts=(-y -qq)
+	[[ -n "${APT_NO_RECOMMENDS:-}" ]] && opts+=(--no-install-recommends)
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install "${opts[@]}" "$@" || return 1
 }
 
 # ensure_commands CMD:PKG... : install PKG for every CMD that is not on PATH
@@ -53,6 +55,19 @@ ensure_commands() {
 # that port, the tests start their servers on random ports (internal/redistest).
 ensure_redis() { ensure_commands redis-server:redis-server redis-cli:redis-tools; }
 
+# promtool checks deploy/prometheus's alert rules (internal/consistency). Debian ships it in the
+# prometheus package; without its recommends (no node exporter). Installing does not start a
+# Prometheus where services are not started (containers: policy-rc.d); on a systemd host it
+# may, on :9090, which no test uses.
+ensure_promtool() {
+	command -v promtool >/dev/null 2>&1 && return 0
+	APT_NO_RECOMMENDS=1 apt_install prometheus || return 1
+	command -v promtool >/dev/null 2>&1 || {
+		echo "deps.sh: promtool still not on PATH after installing prometheus" >&2
+		return 1
+	}
+}
+
 # Browser tests drive Debian's chromium.
 ensure_chromium() { ensure_commands chromium:chromium; }
 
@@ -63,12 +78,13 @@ ensure_cc() { ensure_commands gcc:"gcc libc6-dev"; }
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
 	set -euo pipefail
 	case "${1:-all}" in
-	all) ensure_redis && ensure_chromium && ensure_cc ;;
+	all) ensure_redis && ensure_chromium && ensure_promtool && ensure_cc ;;
 	redis) ensure_redis ;;
+	promtool) ensure_promtool ;;
 	chromium) ensure_chromium ;;
 	cc) ensure_cc ;;
 	*)
-		echo "usage: $0 [all|redis|chromium|cc]" >&2
+		echo "usage: $0 [all|redis|chromium|promtool|cc]" >&2
 		exit 2
 		;;
 	esac

@@ -16,6 +16,7 @@ source scripts/deps.sh
 
 ensure_redis
 ensure_chromium # browser tests
+ensure_promtool # alert rules (internal/consistency)
 ensure_cc       # -race needs cgo
 
 # Test all packages unless the caller named some (./x, ./x/..., chatbot/x).

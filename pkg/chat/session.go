@@ -38,9 +38,12 @@ type Message struct {
 }
 
 // ValidName trims name and reports whether it is a valid session name: not empty or blank, at
-// most MaxNameChars characters, valid UTF-8 without control characters or invisible format
-// characters (zero-width spaces, bidi overrides; the zero-width joiner of emoji sequences is
-// allowed), with at least one visible character.
+// most MaxNameChars characters, valid UTF-8 without control characters, line or paragraph
+// separators (U+2028, U+2029) or invisible code points (format characters such as zero-width
+// spaces and bidi overrides, and Unicode's other default-ignorable code points: Hangul fillers
+// U+115F, U+1160, U+3164, U+FFA0, the combining grapheme joiner U+034F, ...), with at least one
+// visible character. The zero-width joiner and the variation selectors of emoji sequences are
+// allowed; they do not count as visible.
 func ValidName(name string) (string, bool) {
 	name = strings.TrimSpace(name)
 	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameChars {
@@ -51,7 +54,7 @@ func ValidName(name string) (string, bool) {
 		if !nameRune(r) {
 			return "", false
 		}
-		if r != zeroWidthJoiner && unicode.IsGraphic(r) && !unicode.IsSpace(r) {
+		if r != zeroWidthJoiner && !unicode.Is(unicode.Variation_Selector, r) && unicode.IsGraphic(r) && !unicode.IsSpace(r) {
 			visible = true
 		}
 	}
@@ -65,7 +68,14 @@ const zeroWidthJoiner = '\u200d'
 
 // nameRune reports whether r may appear in a session name.
 func nameRune(r rune) bool {
-	return !unicode.Is(unicode.Cc, r) && (r == zeroWidthJoiner || !unicode.Is(unicode.Cf, r))
+	switch {
+	case r == zeroWidthJoiner || unicode.Is(unicode.Variation_Selector, r):
+		return true
+	case unicode.Is(unicode.Cc, r), unicode.Is(unicode.Cf, r), unicode.Is(unicode.Zl, r), unicode.Is(unicode.Zp, r),
+		unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r):
+		return false
+	}
+	return true
 }
 
 // TokenTag is how logs and the operator's commands name a session: 8 hex digits of the

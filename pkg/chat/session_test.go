@@ -33,6 +33,15 @@ func TestValidName(t *testing.T) {
 		{"a\u2066b", "", false},     // bidi isolate
 		{"a\u0085b", "", false},     // C1 control
 		{"\U0001F469\u200d\U0001F4BB", "\U0001F469\u200d\U0001F4BB", true}, // emoji with a joiner
+		{"\u2764\ufe0f", "\u2764\ufe0f", true},                             // emoji with a variation selector
+		{"\ufe0f", "", false},                                              // a variation selector alone
+		// Invisible code points (default-ignorable, separators) are refused, alone or not.
+		{"\u3164", "", false}, {"a\u3164", "", false}, // Hangul filler
+		{"\u115f", "", false}, {"\u1160b", "", false}, // Hangul choseong and jungseong fillers
+		{"\uffa0", "", false}, {"x\uffa0y", "", false}, // halfwidth Hangul filler
+		{"a\u034fb", "", false},                          // combining grapheme joiner
+		{"a\u2028b", "", false}, {"a\u2029b", "", false}, // line and paragraph separators
+		{"a\u17b4b", "", false}, {"a\u00adb", "", false}, // Khmer vowel inherent, soft hyphen
 	} {
 		got, ok := chat.ValidName(tc.in)
 		if got != tc.want || ok != tc.ok {

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"math"
 	"strconv"
 	"strings"
 )
@@ -94,17 +95,21 @@ func splitID(id string) (uint64, uint64) {
 	return m, s
 }
 
-// ValidID reports whether id is a stream ID "ms-seq" or "ms" (a resume point from a client).
+// ValidID reports whether id is a stream ID "ms-seq" or "ms" (a resume point from a client)
+// that has a next ID: Redis refuses to read after the last ID of the space
+// (18446744073709551615-18446744073709551615), whose next would overflow.
 func ValidID(id string) bool {
 	if id == "" || len(id) > 41 {
 		return false
 	}
 	ms, seq, hasSeq := strings.Cut(id, "-")
-	if _, err := strconv.ParseUint(ms, 10, 64); err != nil {
+	m, err := strconv.ParseUint(ms, 10, 64)
+	if err != nil {
 		return false
 	}
 	if hasSeq {
-		if _, err := strconv.ParseUint(seq, 10, 64); err != nil {
+		s, err := strconv.ParseUint(seq, 10, 64)
+		if err != nil || (m == math.MaxUint64 && s == math.MaxUint64) {
 			return false
 		}
 	}

@@ -75,6 +75,11 @@ func TestCreateTokenRejectsBadNames(t *testing.T) {
 			{"json broken", "/token", "application/json", `{"name":`},
 			{"json blank", "/token", "application/json", `{"name":"   "}`},
 			{"form empty", "/token", "application/x-www-form-urlencoded", "name="},
+			{"Hangul filler", "/token?name=%E3%85%A4", "", ""},                                           // U+3164
+			{"Hangul choseong filler", "/token", "application/json", `{"name":"\u115f"}`},                // U+115F
+			{"halfwidth Hangul filler", "/token", "application/x-www-form-urlencoded", "name=%EF%BE%A0"}, // U+FFA0
+			{"combining grapheme joiner", "/token?name=a%CD%8Fb", "", ""},                                // U+034F
+			{"line separator", "/token", "application/json", `{"name":"a\u2028b"}`},                      // U+2028
 		} {
 			status, body, _ := httpDo(t, e.ts, "POST", tc.path, tc.ctype, tc.body)
 			if status != http.StatusBadRequest || strings.TrimSpace(body) != nameError {

@@ -189,5 +189,23 @@ func TestResumeBadLastID(t *testing.T) {
 		if f := future.next(); f.Type != chat.FrameAck {
 			t.Fatalf("got %+v, want the ack of the new message", f.raw)
 		}
+
+		// The last ID of the space has no next one (Redis refuses to read after it): a
+		// bad_frame, not 1013 "try again later"; the ID before it is from the future.
+		top := e.dial(tokenQuery(sess, "stream=1&last_id=18446744073709551615-18446744073709551615"))
+		if f := top.next(); f.Type != chat.FrameError || f.Code != chat.CodeBadFrame || !strings.Contains(f.Msg, "last_id") {
+			t.Fatalf("last_id at the top: first frame %+v, want bad_frame about last_id", f.raw)
+		}
+		top.send("after the top")
+		if f := top.next(); f.Type != chat.FrameAck {
+			t.Fatalf("got %+v, want the ack of the new message", f.raw)
+		}
+		for _, id := range []string{"18446744073709551615", "18446744073709551615-18446744073709551614"} {
+			near := e.dial(tokenQuery(sess, "stream=1&last_id="+id))
+			near.send("near the top")
+			if f := near.next(); f.Type != chat.FrameAck {
+				t.Fatalf("last_id=%s: got %+v, want the ack of the new message", id, f.raw)
+			}
+		}
 	})
 }

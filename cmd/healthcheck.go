@@ -42,7 +42,11 @@ CHATBOT_SERVER_ADDR without being told.`,
 				if err != nil {
 					return err
 				}
-				if target, err = readyURL(cfg.Server.Addr); err != nil {
+				addr := cfg.Server.Addr
+				if cfg.Server.AdminAddr != "" {
+					addr = cfg.Server.AdminAddr // /readyz is served there only
+				}
+				if target, err = readyURL(addr); err != nil {
 					return err
 				}
 			}

@@ -1,6 +1,8 @@
 package cmd
 
 import (
+	"net/netip"
+
 	"chatbot/pkg/auth"
 	"chatbot/pkg/config"
 	"chatbot/pkg/llm"
@@ -39,11 +41,21 @@ func webOptions(cfg *config.Config) web.Options {
 		ReadTimeout:            cfg.Server.ReadTimeout,
 		IdleTimeout:            cfg.Server.IdleTimeout,
 		WriteTimeout:           cfg.Server.WriteTimeout,
+		PingInterval:           cfg.Server.PingInterval,
+		PongTimeout:            cfg.Server.PongTimeout,
+		TrustedProxies:         trustedProxies(cfg.Server.TrustedProxies),
+		AdminAddr:              cfg.Server.AdminAddr,
+		AccessSample:           offIfZero(cfg.Log.AccessSample),
 		MaxMessageBytes:        cfg.Limits.MaxMessageBytes,
 		MessagesPerMinute:      cfg.Limits.MessagesPerMinute,
 		MaxPending:             cfg.Limits.MaxPending,
 		SocketsPerSession:      cfg.Limits.SocketsPerSession,
-		SessionsPerMinutePerIP: cfg.Limits.SessionsPerMinutePerIP,
+		SessionsPerMinutePerIP: offIfZero(cfg.Limits.SessionsPerMinutePerIP),
+		MessagesPerMinutePerIP: offIfZero(cfg.Limits.MessagesPerMinutePerIP),
+		SocketsPerIP:           offIfZero(cfg.Limits.SocketsPerIP),
+		MaxSockets:             cfg.Limits.MaxSockets,
+		FramesPerSecond:        cfg.Limits.FramesPerSecond,
+		FragmentsPerMessage:    cfg.Limits.FragmentsPerMessage,
 		MaxRequestBytes:        cfg.Limits.MaxRequestBytes,
 		MaxHeaderBytes:         cfg.Limits.MaxHeaderBytes,
 		SendQueueFrames:        cfg.Limits.SendQueueFrames,
@@ -52,6 +64,26 @@ func webOptions(cfg *config.Config) web.Options {
 		SessionsPerMinutePerUser: cfg.Limits.SessionsPerMinutePerUser,
 		MessagesPerMinutePerUser: cfg.Limits.MessagesPerMinutePerUser,
 	}
+}
+
+// offIfZero maps a key whose 0 turns something off to the web option's "off" (negative; a
+// zero option takes the default).
+func offIfZero[T int | float64](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
+}
+
+// trustedProxies parses server.trusted_proxies (Validate has checked every entry).
+func trustedProxies(entries []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, e := range entries {
+		if p, err := config.ParseProxy(e); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // authOptions are the auth.* keys (but auth.mode, which says whether there is a verifier at

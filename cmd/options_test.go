@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -76,6 +77,17 @@ func TestOptionsFromConfig(t *testing.T) {
 		"auth.audience":     "chat",
 		"auth.leeway":       "31s",
 
+		"server.ping_interval":              "29s",
+		"server.pong_timeout":               "30s",
+		"server.trusted_proxies":            "10.0.0.0/8,192.0.2.7",
+		"server.admin_addr":                 ":9092",
+		"log.access_sample":                 "0.5",
+		"limits.messages_per_minute_per_ip": "31",
+		"limits.sockets_per_ip":             "0", // 0 is off: a negative option
+		"limits.max_sockets":                "32",
+		"limits.frames_per_second":          "33",
+		"limits.fragments_per_message":      "34",
+
 		"limits.sessions_per_minute_per_user": "27",
 		"limits.messages_per_minute_per_user": "28",
 
@@ -122,6 +134,10 @@ func TestOptionsFromConfig(t *testing.T) {
 			MaxMessageBytes: 15, MessagesPerMinute: 16, MaxPending: 17, SocketsPerSession: 18,
 			SessionsPerMinutePerIP: 19, MaxRequestBytes: 2048, MaxHeaderBytes: 4096,
 			SendQueueFrames: 20, SendQueueBytes: 100000,
+			PingInterval: 29 * time.Second, PongTimeout: 30 * time.Second,
+			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")},
+			AdminAddr:      ":9092", AccessSample: 0.5,
+			MessagesPerMinutePerIP: 31, SocketsPerIP: -1, MaxSockets: 32, FramesPerSecond: 33, FragmentsPerMessage: 34,
 			SessionsPerMinutePerUser: 27, MessagesPerMinutePerUser: 28,
 		}},
 		{"auth", authOptions(cfg), auth.Options{

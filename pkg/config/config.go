@@ -34,6 +34,10 @@ type Server struct {
 	ReadTimeout       time.Duration `mapstructure:"read_timeout"`
 	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
 	WriteTimeout      time.Duration `mapstructure:"write_timeout"`
+	PingInterval      time.Duration `mapstructure:"ping_interval"`
+	PongTimeout       time.Duration `mapstructure:"pong_timeout"`
+	TrustedProxies    []string      `mapstructure:"trusted_proxies"`
+	AdminAddr         string        `mapstructure:"admin_addr"`
 }
 
 // Session configures session lifetime and what is kept per session.
@@ -103,6 +107,12 @@ type Limits struct {
 	SendQueueFrames        int `mapstructure:"send_queue_frames"`
 	SendQueueBytes         int `mapstructure:"send_queue_bytes"`
 
+	MessagesPerMinutePerIP int `mapstructure:"messages_per_minute_per_ip"`
+	SocketsPerIP           int `mapstructure:"sockets_per_ip"`
+	MaxSockets             int `mapstructure:"max_sockets"`
+	FramesPerSecond        int `mapstructure:"frames_per_second"`
+	FragmentsPerMessage    int `mapstructure:"fragments_per_message"`
+
 	SessionsPerMinutePerUser int `mapstructure:"sessions_per_minute_per_user"`
 	MessagesPerMinutePerUser int `mapstructure:"messages_per_minute_per_user"`
 }
@@ -111,4 +121,6 @@ type Limits struct {
 type Log struct {
 	Level  string `mapstructure:"level"`
 	Format string `mapstructure:"format"`
+	// AccessSample is the share of requests and socket closes logged (0 to 1).
+	AccessSample float64 `mapstructure:"access_sample"`
 }

@@ -193,7 +193,7 @@ func TestWebLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Server.ReadHeaderTimeout != 5*time.Second || c.Server.ReadTimeout != 15*time.Second ||
-		c.Server.IdleTimeout != time.Minute || c.Server.WriteTimeout != 10*time.Second ||
+		c.Server.IdleTimeout != 620*time.Second || c.Server.WriteTimeout != 10*time.Second ||
 		c.Limits.MaxRequestBytes != 16<<10 || c.Limits.MaxHeaderBytes != 32<<10 ||
 		c.Limits.SendQueueFrames != 256 || c.Limits.SendQueueBytes != 1<<20 {
 		t.Fatalf("defaults: %+v %+v", c.Server, c.Limits)
@@ -237,6 +237,74 @@ func TestWebLimits(t *testing.T) {
 	if _, err := config.Load(flags(t, "--server.read_timeout", "0s")); err == nil ||
 		!strings.Contains(err.Error(), "server.read_timeout: must be greater than 0, got 0s") {
 		t.Errorf("server.read_timeout 0s: got %v", err)
+	}
+}
+
+// The keys of the production edge and of hostile traffic: defaults, 0 turning a per-address
+// limit off, and every refusal as one line that names the key.
+func TestEdgeKeys(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, err := config.Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.PingInterval != 25*time.Second || c.Server.PongTimeout != 10*time.Second ||
+		len(c.Server.TrustedProxies) != 0 || c.Server.AdminAddr != "" || c.Log.AccessSample != 1 ||
+		c.Limits.SessionsPerMinutePerIP != 30 || c.Limits.MessagesPerMinutePerIP != 600 ||
+		c.Limits.SocketsPerIP != 256 || c.Limits.MaxSockets != 0 || c.Limits.FramesPerSecond != 50 ||
+		c.Limits.FragmentsPerMessage != 64 {
+		t.Fatalf("defaults: %+v %+v %+v", c.Server, c.Limits, c.Log)
+	}
+	t.Setenv("CHATBOT_SERVER_TRUSTED_PROXIES", "10.0.0.0/8,192.0.2.7,fd00::/8")
+	c, err = config.Load(flags(t, "--limits.sessions_per_minute_per_ip", "0", "--limits.sockets_per_ip", "0",
+		"--limits.messages_per_minute_per_ip", "0", "--server.admin_addr", ":9090", "--log.access_sample", "0.25"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Server.TrustedProxies) != 3 || c.Limits.SessionsPerMinutePerIP != 0 || c.Limits.SocketsPerIP != 0 ||
+		c.Limits.MessagesPerMinutePerIP != 0 || c.Server.AdminAddr != ":9090" || c.Log.AccessSample != 0.25 {
+		t.Fatalf("set values not loaded: %+v %+v %+v", c.Server, c.Limits, c.Log)
+	}
+	_, err = config.Load(flags(t,
+		"--server.trusted_proxies", "10.0.0.0/33,proxy.example,192.0.2.1",
+		"--server.ping_interval", "0s",
+		"--server.pong_timeout", "1ms",
+		"--server.admin_addr", "9090",
+		"--limits.sessions_per_minute_per_ip", "-1",
+		"--limits.messages_per_minute_per_ip", "-2",
+		"--limits.sockets_per_ip", "-3",
+		"--limits.max_sockets", "-4",
+		"--limits.frames_per_second", "0",
+		"--limits.fragments_per_message", "0",
+		"--log.access_sample", "2",
+	))
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{
+		`server.trusted_proxies: want a CIDR (10.0.0.0/8) or an address (192.0.2.7), got "10.0.0.0/33"`,
+		`server.trusted_proxies: want a CIDR (10.0.0.0/8) or an address (192.0.2.7), got "proxy.example"`,
+		"server.ping_interval: must be at least 100ms, got 0s",
+		"server.pong_timeout: must be at least 100ms, got 1ms",
+		`server.admin_addr: want host:port or :port, got "9090"`,
+		"limits.sessions_per_minute_per_ip: must not be negative (0 turns the limit off), got -1",
+		"limits.messages_per_minute_per_ip: must not be negative (0 turns the limit off), got -2",
+		"limits.sockets_per_ip: must not be negative (0 turns the limit off), got -3",
+		"limits.max_sockets: must not be negative (0 is 90% of the open-file limit), got -4",
+		"limits.frames_per_second: must be greater than 0, got 0",
+		"limits.fragments_per_message: must be greater than 0, got 0",
+		"log.access_sample: must be between 0 and 1 (the share of requests logged), got 2",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "192.0.2.1") {
+		t.Errorf("a valid proxy refused:\n%v", err)
+	}
+	if _, err := config.Load(flags(t, "--server.admin_addr", ":8080")); err == nil ||
+		!strings.Contains(err.Error(), "server.admin_addr: must differ from server.addr (:8080)") {
+		t.Errorf("admin_addr = addr: got %v", err)
 	}
 }
 

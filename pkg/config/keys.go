@@ -31,6 +31,10 @@ var Keys = []Key{
 	{"server.read_timeout", defaults.ServerReadTimeout, "time a client has to send a whole HTTP request, body included (an open WebSocket is not affected)"},
 	{"server.idle_timeout", defaults.ServerIdleTimeout, "how long an idle keep-alive HTTP connection stays open"},
 	{"server.write_timeout", defaults.ServerWriteTimeout, "time to write waiting frames to a socket before it is dropped; an HTTP response gets server.read_timeout plus this"},
+	{"server.ping_interval", defaults.ServerPingInterval, "how often each socket is pinged (keeps load balancers from cutting it, finds clients that vanished)"},
+	{"server.pong_timeout", defaults.ServerPongTimeout, "how long a ping may wait for its pong before the socket is dropped"},
+	{"server.trusted_proxies", []string{}, "load balancers and proxies (CIDRs or addresses) whose X-Forwarded-For/Forwarded and X-Forwarded-Host/-Proto are believed; from any other peer they are ignored"},
+	{"server.admin_addr", "", "where serve also serves /metrics and /readyz (host:port, e.g. :9090), which the public port then no longer answers; empty: both on server.addr"},
 
 	{"session.ttl", defaults.SessionTTL, "idle time before a session and its data expire"},
 	{"session.history_max", defaults.SessionHistoryMax, "messages kept per session"},
@@ -69,7 +73,12 @@ var Keys = []Key{
 	{"limits.messages_per_minute", defaults.LimitsMessagesPerMinute, "messages per session per minute"},
 	{"limits.max_pending", defaults.LimitsMaxPending, "unanswered messages per session"},
 	{"limits.sockets_per_session", defaults.LimitsSocketsPerSession, "open sockets per session"},
-	{"limits.sessions_per_minute_per_ip", defaults.LimitsSessionsPerMinutePerIP, "POST /token per client address per minute"},
+	{"limits.sessions_per_minute_per_ip", defaults.LimitsSessionsPerMinutePerIP, "POST /token per client address (IPv6: per /64) per minute; 0 turns the limit off"},
+	{"limits.messages_per_minute_per_ip", defaults.LimitsMessagesPerMinutePerIP, "messages per client address (IPv6: per /64) per minute, all its sessions together, counted by each serve; 0 turns the limit off"},
+	{"limits.sockets_per_ip", defaults.LimitsSocketsPerIP, "open sockets per client address (IPv6: per /64) on each serve; more get 429 before the upgrade; 0 turns the limit off"},
+	{"limits.max_sockets", 0, "open sockets per serve; more get 503 before the upgrade (the health routes keep answering); 0: 90% of the open-file limit"},
+	{"limits.frames_per_second", defaults.LimitsFramesPerSecond, "frames a socket may send per second, control and continuation frames included, in bursts of twice as many; more: close 1008"},
+	{"limits.fragments_per_message", defaults.LimitsFragmentsPerMessage, "frames one client message may be split into; more: close 1008"},
 	{"limits.max_request_bytes", defaults.LimitsMaxRequestBytes, "largest HTTP request body in bytes; a larger one gets 413"},
 	{"limits.max_header_bytes", defaults.LimitsMaxHeaderBytes, "largest HTTP request headers in bytes (net/http allows 4 KiB more); larger ones get 431"},
 	{"limits.send_queue_frames", defaults.LimitsSendQueueFrames, "frames waiting for a socket that does not read before it is closed with 1013 (the client resumes)"},
@@ -80,4 +89,5 @@ var Keys = []Key{
 
 	{"log.level", "info", "debug, info, warn or error"},
 	{"log.format", "json", "json or text"},
+	{"log.access_sample", 1.0, "share of HTTP requests and socket closes that get an access log line (0 none, 1 every one)"},
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -60,6 +61,24 @@ func (c *Config) Validate() error {
 	}
 	positiveDuration("server.idle_timeout", c.Server.IdleTimeout)
 	positiveDuration("server.write_timeout", c.Server.WriteTimeout)
+	if c.Server.PingInterval < 100*time.Millisecond {
+		bad("server.ping_interval", "must be at least 100ms, got %s", c.Server.PingInterval)
+	}
+	if c.Server.PongTimeout < 100*time.Millisecond {
+		bad("server.pong_timeout", "must be at least 100ms, got %s", c.Server.PongTimeout)
+	}
+	for _, p := range c.Server.TrustedProxies {
+		if _, err := ParseProxy(p); err != nil {
+			bad("server.trusted_proxies", "%v", err)
+		}
+	}
+	if c.Server.AdminAddr != "" {
+		if _, _, err := net.SplitHostPort(c.Server.AdminAddr); err != nil {
+			bad("server.admin_addr", "want host:port or :port, got %q", c.Server.AdminAddr)
+		} else if c.Server.AdminAddr == c.Server.Addr {
+			bad("server.admin_addr", "must differ from server.addr (%s): it takes /metrics and /readyz off the public port", c.Server.Addr)
+		}
+	}
 	if c.Session.TTL < 1e9 {
 		bad("session.ttl", "must be at least 1s, got %s", c.Session.TTL)
 	}
@@ -114,7 +133,17 @@ func (c *Config) Validate() error {
 	positive("limits.messages_per_minute", int64(c.Limits.MessagesPerMinute))
 	positive("limits.max_pending", int64(c.Limits.MaxPending))
 	positive("limits.sockets_per_session", int64(c.Limits.SocketsPerSession))
-	positive("limits.sessions_per_minute_per_ip", int64(c.Limits.SessionsPerMinutePerIP))
+	notNegative := func(key string, n int, off string) {
+		if n < 0 {
+			bad(key, "must not be negative (0 %s), got %d", off, n)
+		}
+	}
+	notNegative("limits.sessions_per_minute_per_ip", c.Limits.SessionsPerMinutePerIP, "turns the limit off")
+	notNegative("limits.messages_per_minute_per_ip", c.Limits.MessagesPerMinutePerIP, "turns the limit off")
+	notNegative("limits.sockets_per_ip", c.Limits.SocketsPerIP, "turns the limit off")
+	notNegative("limits.max_sockets", c.Limits.MaxSockets, "is 90% of the open-file limit")
+	positive("limits.frames_per_second", int64(c.Limits.FramesPerSecond))
+	positive("limits.fragments_per_message", int64(c.Limits.FragmentsPerMessage))
 	between := func(key string, n, lo, hi int) {
 		if n < lo || n > hi {
 			bad(key, "must be between %d and %d, got %d", lo, hi, n)
@@ -138,6 +167,9 @@ func (c *Config) Validate() error {
 	case "json", "text":
 	default:
 		bad("log.format", "want json or text, got %q", c.Log.Format)
+	}
+	if c.Log.AccessSample < 0 || c.Log.AccessSample > 1 {
+		bad("log.access_sample", "must be between 0 and 1 (the share of requests logged), got %g", c.Log.AccessSample)
 	}
 	return errors.Join(errs...)
 }
@@ -203,4 +235,23 @@ func RedactURL(u string) string {
 		prefix = scheme + "://"
 	}
 	return prefix + "xxxxx@" + u[at+1:]
+}
+
+// ParseProxy reads one entry of server.trusted_proxies: a CIDR ("10.0.0.0/8", "fd00::/8") or a
+// single address ("192.0.2.7", "::1").
+func ParseProxy(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("want a CIDR (10.0.0.0/8) or an address (192.0.2.7), got %q", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("want a CIDR (10.0.0.0/8) or an address (192.0.2.7), got %q", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }

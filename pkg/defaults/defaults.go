@@ -32,8 +32,10 @@ const (
 	ServerShutdownTimeout   = 10 * time.Second
 	ServerReadHeaderTimeout = 5 * time.Second
 	ServerReadTimeout       = 15 * time.Second
-	ServerIdleTimeout       = time.Minute
+	ServerIdleTimeout       = 620 * time.Second // above the keep-alive of common load balancers (AWS ALB 60s, GCP 600s)
 	ServerWriteTimeout      = 10 * time.Second
+	ServerPingInterval      = 25 * time.Second
+	ServerPongTimeout       = 10 * time.Second
 )
 
 // worker.*: worker.Options.
@@ -61,6 +63,10 @@ const (
 	LimitsMaxHeaderBytes         = 32 << 10
 	LimitsSendQueueFrames        = 256
 	LimitsSendQueueBytes         = 1 << 20
+	LimitsSocketsPerIP           = 256
+	LimitsMessagesPerMinutePerIP = 600
+	LimitsFramesPerSecond        = 50
+	LimitsFragmentsPerMessage    = 64
 
 	LimitsSessionsPerMinutePerUser = 30
 	LimitsMessagesPerMinutePerUser = 120

@@ -88,6 +88,26 @@ func (s *Store) SessionExists(ctx context.Context, token string) (bool, error) {
 	return n == 1, err
 }
 
+// SessionTTL is how long the session has left unless something slides its TTL; 0 and no
+// error when it no longer exists (expired or deleted).
+func (s *Store) SessionTTL(ctx context.Context, token string) (time.Duration, error) {
+	if !chat.ValidToken(token) {
+		return 0, nil
+	}
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	ms, err := s.rdb.Do(ctx, s.rdb.B().Pttl().Key(s.keys.Session(token)).Build()).AsInt64()
+	switch {
+	case err != nil:
+		return 0, err
+	case ms == -2:
+		return 0, nil
+	case ms < 0: // no TTL: cannot happen for a session this project made; check again later
+		return s.opt.SessionTTL, nil
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
 var deleteScript = sessionScript("delete_session.lua")
 
 // DeleteSession removes every key of the session and tells its sockets (they close 1008).

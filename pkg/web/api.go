@@ -112,7 +112,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if ok, wait := s.ipLim.allow(clientIP(r)); !ok {
+	if ok, wait := s.ipLim.allow(clientOf(r).key); !ok {
 		secs := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		writeJSON(w, http.StatusTooManyRequests, detail(fmt.Sprintf(
@@ -214,20 +214,27 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// GET /readyz: Redis answers and the server is not shutting down.
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	if s.ctx.Err() != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
-		return
+// GET /readyz: Redis answers and the server is not shutting down. Which Redis does not answer,
+// and why, is told on server.admin_addr (private) and logged, never on the public port.
+func (s *Server) readyz(private bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.ctx.Err() != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.st.Ping(ctx); err != nil {
+			why := "redis " + s.st.Addr() + " does not answer: " + err.Error()
+			s.log.Warn("not ready", "err", why)
+			if !private {
+				why = "redis does not answer"
+			}
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "detail": why})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.st.Ping(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{
-			"status": "unavailable", "detail": "redis " + s.st.Addr() + " does not answer: " + err.Error()})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // GET /test: the tutorial's health check.

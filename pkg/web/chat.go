@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
+	"time"
 
 	"chatbot/pkg/auth"
 	"chatbot/pkg/chat"
@@ -39,25 +41,41 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if token == "" && s.opt.Auth == nil {
 		token, _ = bearer(r) // with auth.mode jwt the header carries the JWT
 	}
-	sock := &socket{srv: s, token: token, stream: q.Get("stream") == "1" || q.Get("stream") == "true"}
+	sock := &socket{srv: s, token: token, stream: q.Get("stream") == "1" || q.Get("stream") == "true",
+		client: clientOf(r), opened: time.Now()}
+	if status, msg := s.reserve(sock); status != 0 {
+		refuse(w, status, msg)
+		return
+	}
+	tracked := false
+	defer func() {
+		if !tracked {
+			s.release(sock)
+		}
+	}()
 	var code websocket.StatusCode
 	var reason, from string
 	var resume bool
 	var id auth.Identity
-	if origin := r.Header.Get("Origin"); origin == "" || originAllowed(origin, r.Host, s.opt.AllowedOrigins) {
-		var err error
-		if s.opt.Auth != nil {
-			id, err = s.verify(r.Context(), r.Header, true)
-			sock.user = id.User
-		}
-		if err != nil {
-			code, reason = websocket.StatusPolicyViolation, reasonAuthRequired
-		} else {
-			code, reason, from, resume = s.admit(r.Context(), sock, q)
-		}
-	} // else Accept refuses it (403) without the session being touched
+	if origin := r.Header.Get("Origin"); origin != "" && !originAllowed(origin, r.Host, clientOf(r).proto, s.opt.AllowedOrigins) {
+		s.log.Debug("websocket upgrade refused: origin not allowed", "origin", origin)
+		writeJSON(w, http.StatusForbidden, detail("Origin not allowed"))
+		return
+	}
+	var err error
+	if s.opt.Auth != nil {
+		id, err = s.verify(r.Context(), r.Header, true)
+		sock.user = id.User
+	}
+	if err != nil {
+		code, reason = websocket.StatusPolicyViolation, reasonAuthRequired
+	} else {
+		code, reason, from, resume = s.admit(r.Context(), sock, q)
+	}
 
-	hw := &hijackWatch{ResponseWriter: w}
+	hw := &hijackWatch{ResponseWriter: w, meter: func(r io.Reader) *frameMeter {
+		return newFrameMeter(r, s.opt.FramesPerSecond, s.opt.FragmentsPerMessage, sock.flooded)
+	}}
 	conn, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		// A browser sends its JWT as the subprotocol pair "chatbot, bearer.<jwt>": the
 		// answer names only "chatbot", so the token never comes back.
@@ -72,7 +90,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetReadLimit(int64(s.opt.MaxMessageBytes))
-	if !s.track(sock) {
+	sock.in, sock.out = hw.in, &hw.out
+	tracked = s.track(sock)
+	if !tracked {
 		s.fanout.leave(sock)
 		conn.Close(websocket.StatusGoingAway, reasonShutdown)
 		return
@@ -92,6 +112,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sock.resume()
+	sock.schedulePing()
 	if s.opt.Auth != nil {
 		sock.watchExpiry(id.ValidUntil)
 	}
@@ -207,9 +228,27 @@ func (s *Server) replay(ctx context.Context, sock *socket, from string) error {
 // when the shutdown deadline passes, and swaps net/http's 4 KiB read and write buffers for
 // small ones: they stay with the socket for its whole life, and an idle socket needs almost
 // none (larger frames bypass a bufio buffer anyway).
+//
+// It also puts the socket's frameMeter under coder/websocket's reader, and counts the bytes
+// written, for the access log.
 type hijackWatch struct {
 	http.ResponseWriter
-	conn net.Conn
+	conn  net.Conn
+	meter func(io.Reader) *frameMeter
+	in    *frameMeter
+	out   countWriter
+}
+
+// countWriter counts the bytes written to a connection.
+type countWriter struct {
+	w io.Writer
+	n atomic.Int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // Buffer sizes of a socket: most frames fit in one write; client frames are small.
@@ -234,17 +273,20 @@ func (h *hijackWatch) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// What the client sent right after the handshake must stay in the new reader's buffer:
 	// coder/websocket keeps a reader's buffered bytes and reads the rest from the connection.
 	n := brw.Reader.Buffered()
-	var br *bufio.Reader
-	if n == 0 {
-		br = bufio.NewReaderSize(c, socketReadBuffer)
-	} else {
+	var src io.Reader = c
+	if n > 0 {
 		b, _ := brw.Reader.Peek(n)
-		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(b)), c), max(socketReadBuffer, n))
+		src = io.MultiReader(bytes.NewReader(bytes.Clone(b)), c)
+	}
+	h.in = h.meter(src)
+	br := bufio.NewReaderSize(h.in, max(socketReadBuffer, n))
+	if n > 0 {
 		if _, err := br.Peek(n); err != nil {
 			return nil, nil, err
 		}
 	}
-	return c, bufio.NewReadWriter(br, bufio.NewWriterSize(c, socketWriteBuffer)), nil
+	h.out.w = c
+	return c, bufio.NewReadWriter(br, bufio.NewWriterSize(&h.out, socketWriteBuffer)), nil
 }
 
 func (h *hijackWatch) Unwrap() http.ResponseWriter { return h.ResponseWriter }

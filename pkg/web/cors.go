@@ -10,13 +10,14 @@ import (
 // originAllowed applies the rule coder/websocket applies to the WebSocket (AcceptOptions
 // OriginPatterns) to the HTTP routes: the same host as the request, or a pattern of
 // server.allowed_origins. A pattern with "://" matches scheme://host, one without matches
-// the host; both may use path.Match wildcards ("*.example.com", "*").
-func originAllowed(origin, host string, patterns []string) bool {
+// the host; both may use path.Match wildcards ("*.example.com", "*"). proto, when known (a
+// trusted proxy's X-Forwarded-Proto), must be the origin's scheme too for the same origin.
+func originAllowed(origin, host, proto string, patterns []string) bool {
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {
 		return false
 	}
-	if strings.EqualFold(u.Host, host) {
+	if strings.EqualFold(u.Host, host) && (proto == "" || strings.EqualFold(u.Scheme, proto)) {
 		return true
 	}
 	for _, p := range patterns {
@@ -42,7 +43,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Add("Vary", "Origin")
-		allowed := originAllowed(origin, r.Host, s.opt.AllowedOrigins)
+		allowed := originAllowed(origin, r.Host, clientOf(r).proto, s.opt.AllowedOrigins)
 		if allowed {
 			w.Header().Set("Access-Control-Allow-Origin", origin)
 		}

@@ -104,6 +104,9 @@ func (f *fanout) leave(s *socket) {
 	if end {
 		h.mu.Lock()
 		h.closed = true
+		if h.expiry != nil {
+			h.expiry.Stop()
+		}
 		h.mu.Unlock()
 	}
 }

@@ -35,6 +35,7 @@ type hub struct {
 	busy    bool   // a goroutine is reading Redis (starting or closing a gap)
 	dirty   bool   // a notification did not follow last: read Redis from last
 	closed  bool
+	expiry  *time.Timer // checks the session's TTL when it would run out (expiry.go)
 }
 
 // start subscribes, learns the newest event, and goes live.
@@ -60,6 +61,7 @@ func (h *hub) start(subscribed <-chan struct{}) {
 	h.last, h.live = last, true
 	h.mu.Unlock()
 	close(h.ready)
+	h.checkExpiry()
 	h.catchUp()
 }
 

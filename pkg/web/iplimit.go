@@ -1,17 +1,16 @@
 package web
 
 import (
-	"net"
-	"net/http"
 	"sync"
 	"time"
 )
 
-// ipLimiter counts requests per client address in fixed one-minute windows
-// (limits.sessions_per_minute_per_ip). The address is the connection's peer: behind a load
-// balancer put the limit there, or every client shares the balancer's address. Memory stays
-// bounded by the addresses seen in the last minute: expired windows are swept at most once
-// a minute, on a request.
+// ipLimiter counts events per client address in fixed one-minute windows
+// (limits.sessions_per_minute_per_ip, limits.messages_per_minute_per_ip), in this process. The
+// address is the client's limit key (clientOf: behind server.trusted_proxies the forwarded
+// one; IPv6 per /64). A limit of 0 or less allows everything. Memory stays bounded by the
+// addresses seen in the last minute: expired windows are swept at most once a minute, on a
+// request.
 type ipLimiter struct {
 	limit  int
 	window time.Duration
@@ -34,6 +33,9 @@ func newIPLimiter(limit int) *ipLimiter {
 // allow counts one request from the address; when over the limit it reports how long
 // until the window ends.
 func (l *ipLimiter) allow(addr string) (bool, time.Duration) {
+	if l.limit <= 0 {
+		return true, 0
+	}
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -55,13 +57,4 @@ func (l *ipLimiter) allow(addr string) (bool, time.Duration) {
 	}
 	w.n++
 	return true, 0
-}
-
-// clientIP is the request's peer address without the port.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -21,6 +21,8 @@ type metrics struct {
 	resubscribe prometheus.Counter
 	subscribed  prometheus.GaugeFunc
 	authRefused *prometheus.CounterVec
+	floods      *prometheus.CounterVec
+	refused     *prometheus.CounterVec
 
 	out map[string]prometheus.Counter // framesOut by type, resolved once
 }
@@ -70,13 +72,19 @@ func newMetrics(reg prometheus.Registerer, subscribed func() float64) *metrics {
 		authRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chatbot_web_auth_refused_total", Help: "Requests and sockets refused for their JWT (auth.mode jwt), by kind (missing, invalid, expired, not_yet_valid).",
 		}, []string{"kind"}),
+		floods: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chatbot_web_floods_total", Help: "Sockets closed for sending too many frames (limits.frames_per_second, limits.fragments_per_message), by reason.",
+		}, []string{"reason"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chatbot_web_sockets_refused_total", Help: "Socket upgrades refused at a cap, by limit (sockets_per_ip, max_sockets).",
+		}, []string{"limit"}),
 		out: map[string]prometheus.Counter{},
 	}
 	for _, t := range []string{chat.FrameMessage, chat.FrameAck, chat.FrameDelta, chat.FrameError} {
 		m.out[t] = m.framesOut.WithLabelValues(t)
 	}
 	reg.MustRegister(m.socketsOpen, m.sessions, m.framesIn, m.framesOut, m.enqueue, m.errors,
-		m.closes, m.gapReads, m.resubscribe, m.subscribed, m.authRefused)
+		m.closes, m.gapReads, m.resubscribe, m.subscribed, m.authRefused, m.floods, m.refused)
 	return m
 }
 

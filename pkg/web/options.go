@@ -2,6 +2,7 @@ package web
 
 import (
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"chatbot/pkg/auth"
@@ -12,7 +13,8 @@ import (
 )
 
 // Options configure a Server. Each field with a configuration key names it; zero values
-// take the key's default (package defaults), given with each field.
+// take the key's default (package defaults), given with each field. A limit whose key turns
+// it off with 0 is off here when negative.
 type Options struct {
 	// Store is the Redis layer; required.
 	Store *store.Store
@@ -43,9 +45,27 @@ type Options struct {
 	MaxPending int
 	// SocketsPerSession open on this process (limits.sockets_per_session). Default 8.
 	SocketsPerSession int
-	// SessionsPerMinutePerIP is POST /token per client address (limits.sessions_per_minute_per_ip).
-	// Default 30.
+	// SessionsPerMinutePerIP is POST /token per client address, IPv6 per /64
+	// (limits.sessions_per_minute_per_ip). Default 30; negative: off.
 	SessionsPerMinutePerIP int
+	// MessagesPerMinutePerIP is messages per client address, IPv6 per /64, all its sessions
+	// together, counted in this process before any Redis call
+	// (limits.messages_per_minute_per_ip). Default 600; negative: off.
+	MessagesPerMinutePerIP int
+	// SocketsPerIP is open sockets per client address, IPv6 per /64; more are refused with
+	// 429 before the upgrade (limits.sockets_per_ip). Default 256; negative: off.
+	SocketsPerIP int
+	// MaxSockets is open sockets in this process; more are refused with 503 before the
+	// upgrade, while /healthz, /readyz and /test keep answering (limits.max_sockets).
+	// Default 90% of the open-file limit (RLIMIT_NOFILE); negative: off.
+	MaxSockets int
+	// FramesPerSecond is what a socket may send, every frame counted (control and
+	// continuation frames too), in bursts of twice as many; more: close 1008 "Too many
+	// frames" (limits.frames_per_second). Default 50.
+	FramesPerSecond int
+	// FragmentsPerMessage is how many frames one client message may come in; more: close
+	// 1008 (limits.fragments_per_message). Default 64.
+	FragmentsPerMessage int
 
 	// SendQueueFrames is how many frames may wait for a slow socket before it is closed with
 	// 1013 (limits.send_queue_frames). Default 256.
@@ -70,6 +90,23 @@ type Options struct {
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	IdleTimeout       time.Duration
+	// PingInterval is how often each socket is pinged (server.ping_interval), and
+	// PongTimeout how long a ping may wait for its pong before the socket is dropped
+	// (server.pong_timeout). Defaults 25s and 10s.
+	PingInterval time.Duration
+	PongTimeout  time.Duration
+	// TrustedProxies are the load balancers and proxies whose forwarding headers are
+	// believed (server.trusted_proxies): from a peer in one of them, the client address is
+	// the right-most address of X-Forwarded-For (or Forwarded) that is not itself trusted,
+	// and X-Forwarded-Host and X-Forwarded-Proto are the public origin the Origin check
+	// compares with. From any other peer these headers are ignored. Default none.
+	TrustedProxies []netip.Prefix
+	// AdminAddr, when set, is where Run and Serve also serve /metrics, /readyz and /healthz
+	// (server.admin_addr); the public port then answers neither /metrics nor /readyz.
+	AdminAddr string
+	// AccessSample is the share of HTTP requests and socket closes that get an access log
+	// line (log.access_sample). Default 1 (every one); negative: none.
+	AccessSample float64
 	// SubscriberName is the Redis CLIENT SETNAME of the notification subscriber.
 	// Default the store's, "chatbot-sub".
 	SubscriberName string
@@ -104,7 +141,6 @@ func (o *Options) defaults() {
 	setDefault(&o.MessagesPerMinute, defaults.LimitsMessagesPerMinute)
 	setDefault(&o.MaxPending, defaults.LimitsMaxPending)
 	setDefault(&o.SocketsPerSession, defaults.LimitsSocketsPerSession)
-	setDefault(&o.SessionsPerMinutePerIP, defaults.LimitsSessionsPerMinutePerIP)
 	setDefault(&o.SendQueueFrames, defaults.LimitsSendQueueFrames)
 	setDefault(&o.SendQueueBytes, defaults.LimitsSendQueueBytes)
 	setDefault(&o.WriteTimeout, defaults.ServerWriteTimeout)
@@ -114,8 +150,28 @@ func (o *Options) defaults() {
 	setDefault(&o.ReadHeaderTimeout, defaults.ServerReadHeaderTimeout)
 	setDefault(&o.ReadTimeout, defaults.ServerReadTimeout)
 	setDefault(&o.IdleTimeout, defaults.ServerIdleTimeout)
+	setDefault(&o.PingInterval, defaults.ServerPingInterval)
+	setDefault(&o.PongTimeout, defaults.ServerPongTimeout)
+	if o.AccessSample == 0 {
+		o.AccessSample = 1
+	}
+	setDefaultOrOff(&o.SessionsPerMinutePerIP, defaults.LimitsSessionsPerMinutePerIP)
+	setDefaultOrOff(&o.MessagesPerMinutePerIP, defaults.LimitsMessagesPerMinutePerIP)
+	setDefaultOrOff(&o.SocketsPerIP, defaults.LimitsSocketsPerIP)
+	if o.MaxSockets == 0 {
+		o.MaxSockets = autoMaxSockets()
+	}
+	setDefault(&o.FramesPerSecond, defaults.LimitsFramesPerSecond)
+	setDefault(&o.FragmentsPerMessage, defaults.LimitsFragmentsPerMessage)
 	setDefault(&o.SessionsPerMinutePerUser, defaults.LimitsSessionsPerMinutePerUser)
 	setDefault(&o.MessagesPerMinutePerUser, defaults.LimitsMessagesPerMinutePerUser)
+}
+
+// setDefaultOrOff gives a limit that is zero its default; a negative one stays off.
+func setDefaultOrOff(v *int, def int) {
+	if *v == 0 {
+		*v = def
+	}
 }
 
 // setDefault gives a field that is zero or negative its default.

@@ -21,11 +21,14 @@ func (sock *socket) readLoop() {
 	for {
 		typ, data, err := sock.conn.Read(context.Background())
 		if err != nil {
+			sock.peerClosed(err)
 			if errors.Is(err, websocket.ErrMessageTooBig) {
 				sock.markClosing(websocket.StatusMessageTooBig, "") // coder/websocket sent the 1009
 			}
-			// Completes the close either side began, draining what the peer still sends.
-			sock.conn.Close(websocket.StatusNormalClosure, "")
+			// Completes the close either side began, draining what the peer still sends; a
+			// close the server asked for (a flood: the meter failed the read) goes out now.
+			code, reason := sock.closeState()
+			sock.conn.Close(code, reason)
 			return
 		}
 		if typ != websocket.MessageText {
@@ -61,9 +64,20 @@ func (sock *socket) handle(data []byte) bool {
 }
 
 // send queues a user message. Its ack, and later its reply, come back through the
-// session's events like every other frame.
+// session's events like every other frame. The rate limits that can be checked here are,
+// before any Redis call: a socket told rate_limited refuses the session's messages until the
+// window ends, and limits.messages_per_minute_per_ip is counted in this process.
 func (sock *socket) send(cmd chat.Command) bool {
 	srv := sock.srv
+	if now := time.Now(); now.Before(sock.limitedUntil) {
+		sock.sendError(chat.CodeRateLimited, sock.limitedMsg, cmd.ClientID)
+		return true
+	}
+	if ok, wait := srv.msgLim.allow(sock.client.key); !ok {
+		sock.rateLimited(wait, fmt.Sprintf("Too many messages from this address (limit %d per minute): wait %s",
+			srv.opt.MessagesPerMinutePerIP, wait.Round(time.Second)), cmd.ClientID)
+		return true
+	}
 	msg := chat.Message{
 		ID: uuid.NewString(), Role: chat.RoleHuman, Msg: cmd.Msg,
 		Timestamp: time.Now().UTC(), ClientID: cmd.ClientID,
@@ -84,10 +98,14 @@ func (sock *socket) send(cmd chat.Command) bool {
 		return false
 	case errors.Is(err, store.ErrRateLimited):
 		limit := srv.opt.MessagesPerMinute
-		if rl := (*store.RateLimitError)(nil); errors.As(err, &rl) && rl.User {
-			limit = srv.opt.MessagesPerMinutePerUser
+		var wait time.Duration
+		if rl := (*store.RateLimitError)(nil); errors.As(err, &rl) {
+			wait = rl.RetryAfter
+			if rl.User {
+				limit = srv.opt.MessagesPerMinutePerUser
+			}
 		}
-		sock.sendError(chat.CodeRateLimited, fmt.Sprintf("%s (limit %d per minute)", capitalize(err.Error()), limit), cmd.ClientID)
+		sock.rateLimited(wait, fmt.Sprintf("%s (limit %d per minute)", capitalize(err.Error()), limit), cmd.ClientID)
 	case errors.Is(err, store.ErrTooManyPending):
 		sock.sendError(chat.CodeTooManyPending, fmt.Sprintf("Too many messages waiting for a reply (limit %d): wait for a reply", srv.opt.MaxPending), cmd.ClientID)
 	case errors.Is(err, store.ErrNotQueued):
@@ -102,6 +120,13 @@ func (sock *socket) send(cmd chat.Command) bool {
 	return true
 }
 
+// rateLimited tells the client it is rate limited, and refuses its messages here until the
+// window ends.
+func (sock *socket) rateLimited(wait time.Duration, msg, clientID string) {
+	sock.limitedUntil, sock.limitedMsg = time.Now().Add(wait), msg
+	sock.sendError(chat.CodeRateLimited, msg, clientID)
+}
+
 // stop asks the worker to stop the reply being generated.
 func (sock *socket) stop() bool {
 	_, err := sock.srv.st.Stop(context.Background(), sock.token)
@@ -114,6 +139,18 @@ func (sock *socket) stop() bool {
 		sock.sendError(chat.CodeUnavailable, "Stop not sent: service unavailable, try again", "")
 	}
 	return true
+}
+
+// peerClosed notes the client's close code for the access log (1006 when it sent none).
+func (sock *socket) peerClosed(err error) {
+	var ce websocket.CloseError
+	sock.mu.Lock()
+	defer sock.mu.Unlock()
+	if errors.As(err, &ce) {
+		sock.peerCode, sock.peerReason = ce.Code, ce.Reason
+	} else {
+		sock.peerCode = websocket.StatusAbnormalClosure
+	}
 }
 
 func capitalize(s string) string {

@@ -189,6 +189,7 @@ func TestResumeBadLastID(t *testing.T) {
 		if f := future.next(); f.Type != chat.FrameAck {
 			t.Fatalf("got %+v, want the ack of the new message", f.raw)
 		}
+		future.nextOf(chat.FrameMessage)
 
 		// The last ID of the space has no next one (Redis refuses to read after it): a
 		// bad_frame, not 1013 "try again later"; the ID before it is from the future.
@@ -200,12 +201,14 @@ func TestResumeBadLastID(t *testing.T) {
 		if f := top.next(); f.Type != chat.FrameAck {
 			t.Fatalf("got %+v, want the ack of the new message", f.raw)
 		}
+		top.nextOf(chat.FrameMessage)
 		for _, id := range []string{"18446744073709551615", "18446744073709551615-18446744073709551614"} {
 			near := e.dial(tokenQuery(sess, "stream=1&last_id="+id))
 			near.send("near the top")
 			if f := near.next(); f.Type != chat.FrameAck {
 				t.Fatalf("last_id=%s: got %+v, want the ack of the new message", id, f.raw)
 			}
+			near.nextOf(chat.FrameMessage)
 		}
 	})
 }

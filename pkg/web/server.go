@@ -24,8 +24,10 @@ type Server struct {
 	log     *slog.Logger
 	met     *metrics
 	fanout  *fanout
-	ipLim   *ipLimiter
+	ipLim   *ipLimiter // limits.sessions_per_minute_per_ip
+	msgLim  *ipLimiter // limits.messages_per_minute_per_ip
 	handler http.Handler
+	admin   http.Handler // server.admin_addr's routes; nil without one
 
 	ctx    context.Context // ends when the server shuts down
 	cancel context.CancelFunc
@@ -34,6 +36,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	sockets  map[*socket]struct{}
+	reserved int            // sockets holding a place under limits.max_sockets (caps.go)
+	perIP    map[string]int // and under limits.sockets_per_ip, by client key
 	stopping bool
 	wg       sync.WaitGroup // one per tracked socket (its reader)
 	stopOnce sync.Once
@@ -49,7 +53,8 @@ func New(opt Options) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		opt: opt, st: opt.Store, log: opt.Logger, ipLim: newIPLimiter(opt.SessionsPerMinutePerIP),
-		ctx: ctx, cancel: cancel, sockets: map[*socket]struct{}{},
+		msgLim: newIPLimiter(opt.MessagesPerMinutePerIP),
+		ctx: ctx, cancel: cancel, sockets: map[*socket]struct{}{}, perIP: map[string]int{},
 	}
 	s.met = newMetrics(opt.Registry, func() float64 { return float64(s.fanout.sub.Subscribed()) })
 	s.fanout = newFanout(hubDeps{
@@ -57,10 +62,14 @@ func New(opt Options) (*Server, error) {
 		gapReads: s.met.gapReads, joinTimeout: opt.JoinTimeout,
 	}, opt.SubscriberName, opt.SocketsPerSession, s.met)
 	s.handler = s.routes()
+	if opt.AdminAddr != "" {
+		s.admin = s.adminRoutes()
+	}
 	return s, nil
 }
 
-// routes is the route table of docs/PROTOCOL.md.
+// routes is the route table of docs/PROTOCOL.md. With server.admin_addr, /metrics and
+// /readyz are served there instead.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", s.createToken)
@@ -70,11 +79,27 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /chat", s.chat)
 	mux.HandleFunc("GET /sessions", s.listSessions)
 	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.opt.Registry, promhttp.HandlerOpts{Registry: s.opt.Registry}))
+	if s.opt.AdminAddr == "" {
+		mux.HandleFunc("GET /readyz", s.readyz(false))
+		mux.Handle("GET /metrics", s.metricsHandler())
+	}
 	mux.HandleFunc("GET /test", s.apiTest)
 	mux.Handle("GET /", ui.Handler(ui.Options{FrameAncestors: s.opt.FrameAncestors}))
-	return s.cors(mux)
+	return s.edge(s.access(s.cors(mux)))
+}
+
+// adminRoutes are the routes of server.admin_addr, a port for the operator only: /readyz
+// there says which Redis does not answer.
+func (s *Server) adminRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz(true))
+	mux.Handle("GET /metrics", s.metricsHandler())
+	return mux
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.opt.Registry, promhttp.HandlerOpts{Registry: s.opt.Registry})
 }
 
 // Run listens on Options.Addr and serves until ctx ends, then shuts down gracefully.
@@ -86,10 +111,18 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve serves on ln until ctx ends. Then it stops accepting, closes every socket with 1001
-// "server shutting down" (clients reconnect elsewhere and resume), and returns within
-// Options.ShutdownTimeout.
+// Serve serves on ln (and on Options.AdminAddr, when set) until ctx ends. Then it stops
+// accepting, closes every socket with 1001 "server shutting down" (clients reconnect
+// elsewhere and resume), and returns within Options.ShutdownTimeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	var admin net.Listener
+	if s.admin != nil {
+		var err error
+		if admin, err = net.Listen("tcp", s.opt.AdminAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on server.admin_addr %s: %w", s.opt.AdminAddr, err)
+		}
+	}
 	s.start.Do(func() {
 		s.bg.Go(func() { s.fanout.sub.Run(s.ctx) })
 	})
@@ -105,6 +138,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("serving", "addr", ln.Addr().String(), "redis", s.st.Addr())
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
+	if admin != nil {
+		as := &http.Server{
+			Handler: s.admin, ReadHeaderTimeout: s.opt.ReadHeaderTimeout, ReadTimeout: s.opt.ReadTimeout,
+			WriteTimeout: s.opt.ReadTimeout + s.opt.WriteTimeout, IdleTimeout: s.opt.IdleTimeout,
+			MaxHeaderBytes: s.opt.MaxHeaderBytes,
+			ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		}
+		s.log.Info("serving /metrics and /readyz", "admin_addr", admin.Addr().String())
+		adminDone := make(chan struct{})
+		go func() {
+			defer close(adminDone)
+			_ = as.Serve(admin)
+		}()
+		defer func() {
+			as.Close()
+			<-adminDone
+		}()
+	}
 	var err error
 	select {
 	case err = <-served:
@@ -200,7 +251,9 @@ func (s *Server) untrack(sock *socket) {
 // finish is the end of every tracked socket: out of its hub, out of the server.
 func (s *Server) finish(sock *socket) {
 	sock.stopExpiry()
+	sock.stopPings()
 	s.fanout.leave(sock)
 	s.untrack(sock)
-	s.log.Debug("socket closed", "session", tokenHash(sock.token))
+	s.release(sock)
+	s.accessSocket(sock)
 }

@@ -40,6 +40,15 @@ type socket struct {
 	user   string // the JWT's sub (auth.mode jwt), "" with auth.mode none
 	stream bool   // ?stream=1: also ack and delta frames
 	hub    *hub
+	client client    // who opened it (per-address limits, the access log)
+	opened time.Time // for the access log
+	// in and out count the bytes of the connection (the access log).
+	in  *frameMeter
+	out *countWriter
+	// limitedUntil is when the rate limit the socket was last told of ends: until then its
+	// messages are refused here, without a Redis call (only the reader touches it).
+	limitedUntil time.Time
+	limitedMsg   string
 
 	mu      sync.Mutex
 	queue   []outFrame
@@ -50,11 +59,20 @@ type socket struct {
 	// closeCode and closeReason are the first close asked for.
 	closeCode   websocket.StatusCode
 	closeReason string
+	// peerCode and peerReason are the client's close (1006: none), for the access log.
+	peerCode   websocket.StatusCode
+	peerReason string
 	// sent is the offset of the newest event written. Only the writer (or the replay, while
 	// paused) touches it; the mutex hands it over between them.
 	sent string
 	// expiry closes the socket when its JWT expires (auth.mode jwt).
 	expiry *time.Timer
+	// pinger sends the next ping (ping.go); ended stops it for good.
+	pinger *time.Timer
+	ended  bool
+	// reserved says the socket holds a place under the caps (caps.go); guarded by the
+	// server's mu.
+	reserved bool
 }
 
 // enqueue queues a frame for the writer, or closes a socket that cannot keep up (1013).
@@ -230,6 +248,16 @@ func (s *socket) markClosing(code websocket.StatusCode, reason string) *websocke
 	s.closeCode, s.closeReason = code, reason
 	s.srv.met.closed(int(code))
 	return s.conn
+}
+
+// closeState is the close asked for, or 1000 when none was.
+func (s *socket) closeState() (websocket.StatusCode, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closing || s.closeCode == websocket.StatusMessageTooBig {
+		return websocket.StatusNormalClosure, ""
+	}
+	return s.closeCode, s.closeReason
 }
 
 // tokenHash is a short, non-reversible tag of a token for logs: tokens are never logged.

@@ -64,11 +64,8 @@ func (s *Server) accessSocket(sock *socket) {
 	}
 	sock.mu.Unlock()
 	var in, out int64
-	if sock.in != nil {
-		in = sock.in.bytes.Load()
-	}
-	if sock.out != nil {
-		out = sock.out.n.Load()
+	if sock.bytes != nil {
+		in, out = sock.bytes.in.bytes.Load(), sock.bytes.out.Load()
 	}
 	s.log.LogAttrs(s.ctx, slog.LevelInfo, "socket",
 		slog.String("session", tokenHash(sock.token)), slog.Int("close", int(code)),

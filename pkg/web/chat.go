@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -90,7 +91,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetReadLimit(int64(s.opt.MaxMessageBytes))
-	sock.in, sock.out = hw.in, &hw.out
+	sock.bytes = hw.mc
 	tracked = s.track(sock)
 	if !tracked {
 		s.fanout.leave(sock)
@@ -229,25 +230,46 @@ func (s *Server) replay(ctx context.Context, sock *socket, from string) error {
 // small ones: they stay with the socket for its whole life, and an idle socket needs almost
 // none (larger frames bypass a bufio buffer anyway).
 //
-// It also puts the socket's frameMeter under coder/websocket's reader, and counts the bytes
-// written, for the access log.
+// coder/websocket reads from the connection it is handed (past the bufio.Reader's buffered
+// bytes), so the connection handed over is a meteredConn: every byte the client sends, those
+// that came with the handshake first, goes through the socket's frameMeter, and every byte
+// written is counted for the access log.
 type hijackWatch struct {
 	http.ResponseWriter
 	conn  net.Conn
 	meter func(io.Reader) *frameMeter
-	in    *frameMeter
-	out   countWriter
+	mc    *meteredConn
 }
 
-// countWriter counts the bytes written to a connection.
-type countWriter struct {
-	w io.Writer
-	n atomic.Int64
+// meteredConn is a socket's connection as coder/websocket sees it.
+type meteredConn struct {
+	net.Conn
+	in     *frameMeter
+	out    atomic.Int64
+	linger sync.Once
 }
 
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n.Add(int64(n))
+func (c *meteredConn) Read(p []byte) (int, error) {
+	if c.in.err != nil {
+		// The socket flooded and its close frame is out (coder/websocket writes it before
+		// reading again): discard what the client still sends for a moment before the
+		// connection is shut, since closing on unread bytes resets the connection, which can
+		// destroy the close frame before the client reads it.
+		c.linger.Do(func() {
+			c.Conn.SetReadDeadline(time.Now().Add(floodLinger))
+			_, _ = io.Copy(io.Discard, c.Conn)
+		})
+		return 0, c.in.err
+	}
+	return c.in.Read(p)
+}
+
+// floodLinger is how long a flooding socket's bytes are discarded after its close frame.
+const floodLinger = 500 * time.Millisecond
+
+func (c *meteredConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.out.Add(int64(n))
 	return n, err
 }
 
@@ -270,23 +292,14 @@ func (h *hijackWatch) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err := brw.Writer.Flush(); err != nil {
 		return nil, nil, err
 	}
-	// What the client sent right after the handshake must stay in the new reader's buffer:
-	// coder/websocket keeps a reader's buffered bytes and reads the rest from the connection.
-	n := brw.Reader.Buffered()
+	// What the client sent right after the handshake is read first, through the meter.
 	var src io.Reader = c
-	if n > 0 {
+	if n := brw.Reader.Buffered(); n > 0 {
 		b, _ := brw.Reader.Peek(n)
 		src = io.MultiReader(bytes.NewReader(bytes.Clone(b)), c)
 	}
-	h.in = h.meter(src)
-	br := bufio.NewReaderSize(h.in, max(socketReadBuffer, n))
-	if n > 0 {
-		if _, err := br.Peek(n); err != nil {
-			return nil, nil, err
-		}
-	}
-	h.out.w = c
-	return c, bufio.NewReadWriter(br, bufio.NewWriterSize(&h.out, socketWriteBuffer)), nil
+	h.mc = &meteredConn{Conn: c, in: h.meter(src)}
+	return h.mc, bufio.NewReadWriter(bufio.NewReaderSize(h.mc, socketReadBuffer), bufio.NewWriterSize(h.mc, socketWriteBuffer)), nil
 }
 
 func (h *hijackWatch) Unwrap() http.ResponseWriter { return h.ResponseWriter }

@@ -42,9 +42,8 @@ type socket struct {
 	hub    *hub
 	client client    // who opened it (per-address limits, the access log)
 	opened time.Time // for the access log
-	// in and out count the bytes of the connection (the access log).
-	in  *frameMeter
-	out *countWriter
+	// bytes counts the bytes of the connection each way (the access log).
+	bytes *meteredConn
 	// limitedUntil is when the rate limit the socket was last told of ends: until then its
 	// messages are refused here, without a Redis call (only the reader touches it).
 	limitedUntil time.Time

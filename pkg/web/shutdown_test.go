@@ -25,7 +25,9 @@ import (
 func serveOn(t *testing.T, st *store.Store, opt web.Options) (url string, stop func() (error, time.Duration)) {
 	t.Helper()
 	opt.Store = st
-	opt.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	srv, err := web.New(opt)
 	if err != nil {
 		t.Fatal(err)

@@ -53,13 +53,20 @@ func (e env) with(kv ...string) env {
 // it and, if the test failed, prints its log.
 func startProc(t testing.TB, name string, vars env, args ...string) *proc {
 	t.Helper()
+	return startCmd(t, name, vars, binary, args...)
+}
+
+// startCmd is startProc for another command line, such as the binary run by a shell that
+// sets a limit first.
+func startCmd(t testing.TB, name string, vars env, path string, args ...string) *proc {
+	t.Helper()
 	dir := t.TempDir()
 	p := &proc{t: t, name: name, log: filepath.Join(dir, name+".log"), done: make(chan struct{})}
 	out, err := os.Create(p.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(path, args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

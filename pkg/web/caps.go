@@ -48,8 +48,10 @@ func (s *Server) release(sock *socket) {
 	}
 }
 
-// refuse answers an upgrade refused at a cap.
+// refuse answers an upgrade refused at a cap, and closes the connection: kept alive, it would
+// hold the file the cap is there to keep free.
 func refuse(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Connection", "close")
 	w.Header().Set("Retry-After", strconv.Itoa(retryAfterFull))
 	writeJSON(w, status, detail(msg))
 }

@@ -54,7 +54,7 @@ func New(opt Options) (*Server, error) {
 	s := &Server{
 		opt: opt, st: opt.Store, log: opt.Logger, ipLim: newIPLimiter(opt.SessionsPerMinutePerIP),
 		msgLim: newIPLimiter(opt.MessagesPerMinutePerIP),
-		ctx: ctx, cancel: cancel, sockets: map[*socket]struct{}{}, perIP: map[string]int{},
+		ctx:    ctx, cancel: cancel, sockets: map[*socket]struct{}{}, perIP: map[string]int{},
 	}
 	s.met = newMetrics(opt.Registry, func() float64 { return float64(s.fanout.sub.Subscribed()) })
 	s.fanout = newFanout(hubDeps{

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"chatbot/internal/redistest"
 )
 
 // TestE2ESocketFlood: a serve whose open-file limit is low (400) is flooded with more silent
@@ -18,14 +20,14 @@ import (
 func TestE2ESocketFlood(t *testing.T) {
 	t.Parallel()
 	const files, flood = 400, 420
-	node := startRedis(t, "single", false)
+	node := startRedis(t, "single")
 	vars := env{
 		"CHATBOT_REDIS_URL":                  "redis://" + node.Addr() + "/0",
 		"CHATBOT_LIMITS_SOCKETS_PER_IP":      "0", // every socket comes from 127.0.0.1: only max_sockets counts
 		"CHATBOT_LIMITS_SOCKETS_PER_SESSION": "1000",
 		"CHATBOT_LOG_LEVEL":                  "warn",
 	}
-	addr := freeAddr(t)
+	addr := redistest.FreeAddr(t)
 	serve := startCmd(t, "serve", vars.with("CHATBOT_SERVER_ADDR", addr),
 		"sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" serve`, files), binary)
 	serve.addr = addr

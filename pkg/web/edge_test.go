@@ -73,7 +73,7 @@ func newSession(t *testing.T, cl *http.Client, base string, header ...string) in
 func TestTrustedProxies(t *testing.T) {
 	t.Parallel()
 	const proxyAddr = "127.0.0.2"
-	e := setup(t, single(t), web.Options{
+	e := setup(t, storetest.Single(t), web.Options{
 		SessionsPerMinutePerIP: 2, TrustedProxies: []netip.Prefix{netip.MustParsePrefix(proxyAddr + "/32")},
 	}, store.Options{})
 	trusted := proxy(t, e.ts, proxyAddr)
@@ -117,7 +117,7 @@ func TestTrustedProxies(t *testing.T) {
 // absent.
 func TestIPv6PerPrefix(t *testing.T) {
 	t.Parallel()
-	e := setup(t, single(t), web.Options{
+	e := setup(t, storetest.Single(t), web.Options{
 		SessionsPerMinutePerIP: 1, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 	}, store.Options{})
 	cl := from("127.0.0.1")
@@ -138,7 +138,7 @@ func TestIPv6PerPrefix(t *testing.T) {
 // limits.sessions_per_minute_per_ip: 0 (a negative option) turns the limit off.
 func TestSessionsPerIPOff(t *testing.T) {
 	t.Parallel()
-	e := setup(t, single(t), web.Options{SessionsPerMinutePerIP: -1}, store.Options{})
+	e := setup(t, storetest.Single(t), web.Options{SessionsPerMinutePerIP: -1}, store.Options{})
 	for i := range 40 {
 		if s := newSession(t, http.DefaultClient, e.ts.URL); s != http.StatusOK {
 			t.Fatalf("session %d with the limit off: %d", i+1, s)
@@ -150,7 +150,7 @@ func TestSessionsPerIPOff(t *testing.T) {
 // forwards (X-Forwarded-Host, X-Forwarded-Proto); those headers from anyone else are ignored.
 func TestOriginBehindProxy(t *testing.T) {
 	t.Parallel()
-	e := setup(t, single(t), web.Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}}, store.Options{})
+	e := setup(t, storetest.Single(t), web.Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}}, store.Options{})
 	sess := e.session()
 	trusted, untrusted := proxy(t, e.ts, "127.0.0.2"), proxy(t, e.ts, "127.0.0.3")
 	dialVia := func(p *httptest.Server, origin string) int {
@@ -219,7 +219,7 @@ func (l *logBuffer) String() string {
 func TestAccessLog(t *testing.T) {
 	t.Parallel()
 	var logs logBuffer
-	e := setup(t, single(t), web.Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, store.Options{})
+	e := setup(t, storetest.Single(t), web.Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, store.Options{})
 	sess := e.session()
 	httpDo(t, e.ts, "GET", "/refresh_token?token="+sess.Token, "", "")
 	c := e.dial(tokenQuery(sess, ""))

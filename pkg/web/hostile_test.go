@@ -21,25 +21,12 @@ import (
 	"github.com/coder/websocket"
 )
 
-// single is the single-node test Redis: the tests of the web tier's own defences need no
-// cluster.
-func single(t *testing.T) storetest.Backend {
-	t.Helper()
-	for _, b := range storetest.Backends(t) {
-		if b.Name == "single" {
-			return b
-		}
-	}
-	t.Fatal("no single-node test Redis")
-	return storetest.Backend{}
-}
-
 // A client that never answers pings is dropped within server.ping_interval +
 // server.pong_timeout; one that answers stays.
 func TestSilentClientDropped(t *testing.T) {
 	t.Parallel()
 	const ping, pong = 200 * time.Millisecond, 300 * time.Millisecond
-	e := setup(t, single(t), web.Options{PingInterval: ping, PongTimeout: pong}, store.Options{})
+	e := setup(t, storetest.Single(t), web.Options{PingInterval: ping, PongTimeout: pong}, store.Options{})
 	sess := e.session()
 
 	var pings atomic.Int32
@@ -75,7 +62,7 @@ func TestSilentClientDropped(t *testing.T) {
 // API included — closes the socket with 1008 within a second.
 func TestFramesFloodCut(t *testing.T) {
 	t.Parallel()
-	e := setup(t, single(t), web.Options{FramesPerSecond: 50, FragmentsPerMessage: 1 << 20}, store.Options{})
+	e := setup(t, storetest.Single(t), web.Options{FramesPerSecond: 50, FragmentsPerMessage: 1 << 20}, store.Options{})
 	few := e.serve(e.st, web.Options{FramesPerSecond: 50, FragmentsPerMessage: 8})
 	sess := e.session()
 	many := func(n int, f []byte) []byte { return []byte(strings.Repeat(string(f), n)) }
@@ -143,7 +130,7 @@ func TestFramesFloodCut(t *testing.T) {
 // the health routes keep answering; a closed socket gives its place back.
 func TestSocketCaps(t *testing.T) {
 	t.Parallel()
-	e := setup(t, single(t), web.Options{SocketsPerIP: 3, MaxSockets: 5}, store.Options{})
+	e := setup(t, storetest.Single(t), web.Options{SocketsPerIP: 3, MaxSockets: 5}, store.Options{})
 	sess := e.session()
 	var first []*rawConn
 	for range 3 {
@@ -183,7 +170,7 @@ func TestSocketCaps(t *testing.T) {
 // A socket whose session expires is closed with 1008, though it never sends.
 func TestExpiredSessionClosesSockets(t *testing.T) {
 	t.Parallel()
-	e := setup(t, single(t), web.Options{}, store.Options{SessionTTL: 2 * time.Second})
+	e := setup(t, storetest.Single(t), web.Options{}, store.Options{SessionTTL: 2 * time.Second})
 	sess := e.session()
 	c := e.dial(tokenQuery(sess, ""))
 	c.expectClose(websocket.StatusPolicyViolation, "Session not authenticated or expired token")
@@ -198,7 +185,7 @@ type monitor struct {
 
 func watchRedis(t *testing.T, token string) *monitor {
 	t.Helper()
-	u, err := url.Parse(single(t).URL)
+	u, err := url.Parse(storetest.Single(t).URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +246,7 @@ func TestRateLimitedFloodMakesNoRedisCall(t *testing.T) {
 	t.Parallel()
 	t.Run("session", func(t *testing.T) {
 		t.Parallel()
-		e := setup(t, single(t), web.Options{MessagesPerMinute: 2}, store.Options{})
+		e := setup(t, storetest.Single(t), web.Options{MessagesPerMinute: 2}, store.Options{})
 		sess := e.session()
 		c := e.dial(tokenQuery(sess, ""))
 		for _, m := range []string{"one", "two", "three"} {
@@ -277,7 +264,7 @@ func TestRateLimitedFloodMakesNoRedisCall(t *testing.T) {
 	})
 	t.Run("address", func(t *testing.T) {
 		t.Parallel()
-		e := setup(t, single(t), web.Options{MessagesPerMinutePerIP: 3}, store.Options{})
+		e := setup(t, storetest.Single(t), web.Options{MessagesPerMinutePerIP: 3}, store.Options{})
 		a, b := e.session(), e.session()
 		ca, cb := e.dial(tokenQuery(a, "stream=1")), e.dial(tokenQuery(b, "stream=1"))
 		ca.send("one")

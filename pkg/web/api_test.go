@@ -213,23 +213,30 @@ func TestProbesAndTest(t *testing.T) {
 	})
 }
 
-// Readiness follows Redis; liveness does not.
-func TestReadyzWithoutRedis(t *testing.T) {
-	t.Parallel()
+// devEnv is an env on an in-process Redis (pkg/devredis) the test can stop: mr.Close() is a
+// Redis outage.
+func devEnv(t *testing.T) (*env, *devredis.Server) {
+	t.Helper()
 	mr, err := devredis.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer mr.Close()
+	t.Cleanup(mr.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	st, err := store.Open(ctx, mr.StoreOptions(store.Options{CommandTimeout: time.Second}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	e := &env{t: t, st: st, ctx: ctx}
-	ts := e.serve(st, web.Options{})
+	t.Cleanup(st.Close)
+	return &env{t: t, st: st, ctx: ctx}, mr
+}
+
+// Readiness follows Redis; liveness does not.
+func TestReadyzWithoutRedis(t *testing.T) {
+	t.Parallel()
+	e, mr := devEnv(t)
+	ts := e.serve(e.st, web.Options{})
 	if status, body, _ := httpDo(t, ts, "GET", "/readyz", "", ""); status != http.StatusOK {
 		t.Fatalf("readyz with redis: %d %s", status, body)
 	}

@@ -15,9 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"chatbot/pkg/devredis"
 	"chatbot/pkg/store"
 	"chatbot/pkg/store/storetest"
 	"chatbot/pkg/web"
@@ -252,19 +250,8 @@ func TestAccessLog(t *testing.T) {
 // Redis, the admin one does.
 func TestAdminAddr(t *testing.T) {
 	t.Parallel()
-	mr, err := devredis.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mr.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := store.Open(ctx, mr.StoreOptions(store.Options{CommandTimeout: time.Second}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	e := &env{t: t, st: st, ctx: ctx}
+	e, mr := devEnv(t)
+	st := e.st
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -35,8 +35,11 @@ serve's RSS, heap, stacks and goroutines per socket (from /metrics, or /proc/PID
 --serve-pid) compared with --idle-base sockets, and with --serve-pid the serve's Redis
 connection count (connections to redis.url's nodes).
 
-The serve's limits apply to the bench like to anyone: raise limits.messages_per_minute,
-limits.max_pending and limits.sessions_per_minute_per_ip on the serve for a load test.
+The serve's limits apply to the bench like to anyone, and all its sockets come from one
+address: raise limits.messages_per_minute, limits.max_pending and
+limits.sessions_per_minute_per_ip and limits.frames_per_second (a closed loop sends more than
+50 messages a second per socket), and turn limits.messages_per_minute_per_ip and
+limits.sockets_per_ip off (0) on the serve for a load test.
 Only loopback URLs unless --allow-remote. A run always ends by itself.`,
 		Example: `  chatbot bench --sessions 200 --duration 30s                 # max throughput, closed loop
   chatbot bench --sessions 200 --rate 1000 --stream            # latency at 1000 msg/s

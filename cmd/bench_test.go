@@ -28,7 +28,8 @@ func TestBenchAgainstServeAndWork(t *testing.T) {
 func benchServeAndWork(t *testing.T, b storetest.Backend) {
 	t.Helper()
 	st := storetest.Open(t, b, store.Options{Partitions: 2})
-	srv, err := web.New(web.Options{Store: st, MessagesPerMinute: 100000, MaxPending: 64, SessionsPerMinutePerIP: 1000})
+	srv, err := web.New(web.Options{Store: st, MessagesPerMinute: 100000, MaxPending: 64, SessionsPerMinutePerIP: 1000,
+		MessagesPerMinutePerIP: -1, SocketsPerIP: -1, FramesPerSecond: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,6 +50,9 @@ func deploy(t testing.TB, s shape) *deployment {
 		"CHATBOT_WORKER_CLAIM_IDLE":                 "2s",
 		"CHATBOT_LIMITS_SESSIONS_PER_MINUTE_PER_IP": "100000",
 		"CHATBOT_LIMITS_MESSAGES_PER_MINUTE":        "1000",
+		// Every conversation comes from 127.0.0.1: the per-address limits would bind first.
+		"CHATBOT_LIMITS_MESSAGES_PER_MINUTE_PER_IP": "0",
+		"CHATBOT_LIMITS_SOCKETS_PER_IP":             "0",
 		"CHATBOT_LOG_LEVEL":                         "info",
 		"CHATBOT_LOG_FORMAT":                        "json",
 	}

@@ -138,13 +138,15 @@ WP=$(free_port)
 URL=http://127.0.0.1:$SP
 common=(--redis.url "$REDIS_URL" --log.level warn --log.format text --session.ttl 15m
 	--limits.messages_per_minute 1000000 --limits.max_pending 64
-	--limits.sessions_per_minute_per_ip 1000000 --limits.sockets_per_session 8)
+	--limits.sessions_per_minute_per_ip 1000000 --limits.sockets_per_session 8
+	--limits.messages_per_minute_per_ip 0 --limits.sockets_per_ip 0 --limits.frames_per_second 1000000)
 
-# The serve holds up to 20,000 files (the idle scenario's sockets).
+# The serve holds up to 20,000 files (the idle scenario's sockets), and as many sockets:
+# limits.max_sockets is set, not left to its default of 90% of the files.
 start_serve() {
 	(
 		ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-		exec "$bin" serve "${common[@]}" --server.addr "127.0.0.1:$SP"
+		exec "$bin" serve "${common[@]}" --server.addr "127.0.0.1:$SP" --limits.max_sockets 20000
 	) >>"$tmp/serve.log" 2>&1 &
 	SERVE_PID=$!
 	wait_http "$URL/readyz"

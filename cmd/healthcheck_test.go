@@ -53,6 +53,15 @@ func TestHealthcheckDefaultURL(t *testing.T) {
 	}
 }
 
+// TestHealthcheckAdminAddr: with server.admin_addr, /readyz is there, not on server.addr.
+func TestHealthcheckAdminAddr(t *testing.T) {
+	srv, hits := readyServer(t, http.StatusOK)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	if _, err := runCLI(t, "healthcheck", "--server.addr", redistest.FreeAddr(t), "--server.admin_addr", "127.0.0.1:"+port); err != nil || hits.Load() != 1 {
+		t.Fatalf("err %v, hits %d", err, hits.Load())
+	}
+}
+
 func TestHealthcheckNothingListening(t *testing.T) {
 	addr := redistest.FreeAddr(t)
 	_, err := runCLI(t, "healthcheck", "--url", "http://"+addr+"/readyz")

@@ -18,8 +18,16 @@
 // ?last_id replays the events after it from Redis while live events wait in its queue, and
 // the queue drops anything at or before what the replay sent.
 //
-// Cost per socket: one goroutine (the reader) while idle, no timer, no buffer beyond the
-// connection's; writes run on a goroutine that exists only while the socket's queue is not
-// empty. A socket whose queue reaches Options.SendQueueFrames frames or Options.SendQueueBytes
-// (a client that does not read) is closed with 1013, so it reconnects and resumes.
+// Cost per socket: one goroutine (the reader) while idle, one timer (the next ping), no buffer
+// beyond the connection's; writes, pings and closes run on goroutines that exist only while
+// they work. A socket whose queue reaches Options.SendQueueFrames frames or
+// Options.SendQueueBytes (a client that does not read) is closed with 1013, so it reconnects
+// and resumes.
+//
+// The edge (client.go, caps.go, frames.go, ping.go, expiry.go, access.go): each request's
+// client address (behind Options.TrustedProxies, the one they forwarded; IPv6 by its /64)
+// keys the per-address limits; sockets are capped per address and per process before the
+// upgrade; a frameMeter under coder/websocket counts every frame a client sends; sockets are
+// pinged, and closed when their session expires; one access log line per request and per
+// socket.
 package web

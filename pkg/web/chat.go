@@ -255,17 +255,32 @@ func (c *meteredConn) Read(p []byte) (int, error) {
 		// reading again): discard what the client still sends for a moment before the
 		// connection is shut, since closing on unread bytes resets the connection, which can
 		// destroy the close frame before the client reads it.
-		c.linger.Do(func() {
-			c.Conn.SetReadDeadline(time.Now().Add(floodLinger))
-			_, _ = io.Copy(io.Discard, c.Conn)
-		})
+		c.linger.Do(c.discard)
 		return 0, c.in.err
 	}
 	return c.in.Read(p)
 }
 
-// floodLinger is how long a flooding socket's bytes are discarded after its close frame.
-const floodLinger = 500 * time.Millisecond
+// discard reads and drops what a flooding client sends for floodLinger, one buffer every
+// floodPace: TCP flow control then holds the client back, at almost no CPU.
+func (c *meteredConn) discard() {
+	deadline := time.Now().Add(floodLinger)
+	c.Conn.SetReadDeadline(deadline)
+	buf := make([]byte, 32<<10)
+	for time.Now().Before(deadline) {
+		if _, err := c.Conn.Read(buf); err != nil {
+			return
+		}
+		time.Sleep(floodPace)
+	}
+}
+
+// floodLinger is how long a flooding socket's bytes are discarded after its close frame, and
+// floodPace the pause between two reads then.
+const (
+	floodLinger = 500 * time.Millisecond
+	floodPace   = 20 * time.Millisecond
+)
 
 func (c *meteredConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)

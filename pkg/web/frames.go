@@ -76,31 +76,43 @@ func (m *frameMeter) scan(b []byte) string {
 			b = b[k:]
 			continue
 		}
-		m.hdr[m.hlen] = b[0]
-		m.hlen++
-		b = b[1:]
-		if m.hlen == 2 {
-			m.need = 2
-			switch m.hdr[1] & 0x7f {
-			case 126:
-				m.need += 2
-			case 127:
-				m.need += 8
+		if m.hlen == 0 && len(b) >= 2 && len(b) >= headerLength(b[1]) {
+			// The whole header is here: the usual case.
+			n := copy(m.hdr[:], b[:headerLength(b[1])])
+			b = b[n:]
+		} else {
+			m.hdr[m.hlen] = b[0]
+			m.hlen++
+			b = b[1:]
+			if m.hlen == 2 {
+				m.need = headerLength(m.hdr[1])
 			}
-			if m.hdr[1]&0x80 != 0 {
-				m.need += 4 // masking key
+			if m.hlen < 2 || m.hlen < m.need {
+				continue
 			}
+			m.hlen = 0
 		}
-		if m.hlen < 2 || m.hlen < m.need {
-			continue
-		}
-		m.hlen = 0
 		m.skip = m.payloadLength()
 		if reason := m.frame(); reason != "" {
 			return reason
 		}
 	}
 	return ""
+}
+
+// headerLength is the length of a frame header whose second byte is b1.
+func headerLength(b1 byte) int {
+	n := 2
+	switch b1 & 0x7f {
+	case 126:
+		n += 2
+	case 127:
+		n += 8
+	}
+	if b1&0x80 != 0 {
+		n += 4 // masking key
+	}
+	return n
 }
 
 func (m *frameMeter) payloadLength() uint64 {

@@ -3,6 +3,8 @@ package bench
 import (
 	"bufio"
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/url"
@@ -12,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"chatbot/pkg/store"
 )
 
 // RoundTrips is what Redis MONITOR saw during the measured window, per turn (per message due
@@ -20,7 +24,7 @@ import (
 type RoundTrips struct {
 	Turns int64 `json:"turns"`
 	// ByProcess counts, for each watched process ("other" for the rest), the commands it
-	// sent per turn, by command; EVALSHA is named after its script (see scriptName).
+	// sent per turn, by command; EVALSHA is named after its script (scriptName).
 	ByProcess map[string]map[string]float64 `json:"by_process"`
 	// PerTurn is the total per process.
 	PerTurn map[string]float64 `json:"per_turn"`
@@ -151,45 +155,30 @@ func (m *monitor) result(turns int64, procs map[string][]string) RoundTrips {
 	return rt
 }
 
-// scriptName names a command for the counts: EVALSHA by the script it runs, told apart by
-// its arguments as pkg/store lays them out (pkg/store/lua/prelude.lua: 7 session KEYS, 3
-// common ARGV, then the script's own); other commands by name.
+// scriptName names a command for the counts: EVALSHA (and EVAL) by the script it runs, as
+// pkg/store names its scripts by SHA1 (store.ScriptNames: "EVALSHA send" for lua/send.lua);
+// other commands by name.
 func scriptName(args []string) string {
 	cmd := strings.ToUpper(args[0])
-	if cmd != "EVALSHA" || len(args) < 3 {
+	if len(args) < 2 {
 		return cmd
 	}
-	if args[2] == "1" {
-		return "EVALSHA request-stream script" // keep-alive / hand-back / remove consumer
+	sha := args[1]
+	switch cmd {
+	case "EVALSHA":
+	case "EVAL":
+		sum := sha1.Sum([]byte(args[1]))
+		sha = hex.EncodeToString(sum[:])
+	default:
+		return cmd
 	}
-	if args[2] != "7" {
-		return "EVALSHA"
+	if name, ok := scriptNames[strings.ToLower(sha)]; ok {
+		return cmd + " " + strings.TrimSuffix(name, ".lua")
 	}
-	own := args[3+7+3:] // the script's own ARGV (ARGV[4]...)
-	switch len(own) {
-	case 7, 9: // 9: with the request stream, on a single node
-		return "EVALSHA send"
-	case 4:
-		return "EVALSHA begin"
-	case 6:
-		return "EVALSHA finish"
-	case 3:
-		if _, err := strconv.Atoi(own[1]); err == nil {
-			return "EVALSHA renew"
-		}
-		return "EVALSHA emit"
-	case 1:
-		if own[0] == "0" || own[0] == "1" {
-			return "EVALSHA get"
-		}
-		return "EVALSHA release"
-	case 2:
-		return "EVALSHA create"
-	case 0:
-		return "EVALSHA stop/delete"
-	}
-	return "EVALSHA"
+	return cmd + " (unknown script)"
 }
+
+var scriptNames = store.ScriptNames()
 
 // parseMonitorLine splits `1700000000.123456 [0 127.0.0.1:5000] "CMD" "arg" ...` into the
 // time, the client ("lua" inside a script) and the unquoted arguments.

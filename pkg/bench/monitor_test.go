@@ -1,6 +1,12 @@
 package bench
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
+	"strings"
+
+	"chatbot/pkg/store"
+
 	"net"
 	"os"
 	"slices"
@@ -25,30 +31,32 @@ func TestParseMonitorLine(t *testing.T) {
 	}
 }
 
+// Scripts are named exactly, by the SHA1 pkg/store runs them by: every script the store has.
 func TestScriptName(t *testing.T) {
 	t.Parallel()
-	keys := []string{"k1", "k2", "k3", "k4", "k5", "k6", "k7", "chan", "3600000", "2000"}
-	eval := func(own ...string) []string {
-		return append(append([]string{"EVALSHA", "sha", "7"}, keys...), own...)
+	names := store.ScriptNames()
+	if len(names) < 10 {
+		t.Fatalf("store.ScriptNames() has %d scripts", len(names))
 	}
-	for _, c := range []struct {
-		args []string
-		want string
-	}{
-		{eval("{}", "id", "cid", "16", "60", "{}", "1000"), "EVALSHA send"},
-		{eval("{}", "id", "cid", "16", "60", "{}", "1000", "100000", "token"), "EVALSHA send"},
-		{eval("holder", "7500", "3", "20"), "EVALSHA begin"},
-		{eval("holder", "3", "{}", "message", "{}", "1000"), "EVALSHA finish"},
-		{eval("holder", "7500", "3"), "EVALSHA renew"},
-		{eval("holder", "delta", "{}"), "EVALSHA emit"},
-		{eval("holder"), "EVALSHA release"},
-		{eval("1"), "EVALSHA get"},
-		{[]string{"EVALSHA", "sha", "1", "chat:requests:{0}", "workers", "c", "0", "1-1"}, "EVALSHA request-stream script"},
-		{[]string{"xack", "k", "g", "1-1"}, "XACK"},
-	} {
-		if got := scriptName(c.args); got != c.want {
-			t.Errorf("%v: %q, want %q", c.args[3:], got, c.want)
+	seen := map[string]bool{}
+	for sha, file := range names {
+		want := "EVALSHA " + strings.TrimSuffix(file, ".lua")
+		if got := scriptName([]string{"evalsha", sha, "1", "k"}); got != want {
+			t.Errorf("%s (%s): %q, want %q", sha, file, got, want)
 		}
+		seen[file] = true
+	}
+	for _, f := range []string{"send.lua", "begin_turn.lua", "finish_turn.lua", "emit.lua", "renew_lease.lua", "set_idle.lua", "touch_user.lua"} {
+		if !seen[f] {
+			t.Errorf("store.ScriptNames() has no %s", f)
+		}
+	}
+	sum := sha1.Sum([]byte("return 1"))
+	if got := scriptName([]string{"EVALSHA", hex.EncodeToString(sum[:]), "0"}); got != "EVALSHA (unknown script)" {
+		t.Errorf("an unknown script: %q", got)
+	}
+	if got := scriptName([]string{"xack", "k", "g", "1-1"}); got != "XACK" {
+		t.Errorf("XACK: %q", got)
 	}
 }
 

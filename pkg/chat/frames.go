@@ -34,16 +34,17 @@ type Event struct {
 }
 
 // MarshalJSON writes the frame, with "msg" always present on message and error frames (a
-// stopped reply may be empty, and tutorial clients read msg), and omitted on the others.
+// stopped reply may be empty, and tutorial clients read msg), and omitted on the others;
+// without HTML escaping (Marshal), which json.Marshal of an Event would add back.
 func (e Event) MarshalJSON() ([]byte, error) {
 	type plain Event
 	if e.Msg == "" && (e.Type == FrameMessage || e.Type == FrameError) {
-		return json.Marshal(struct {
+		return Marshal(struct {
 			plain
 			Msg string `json:"msg"`
 		}{plain(e), ""})
 	}
-	return json.Marshal(plain(e))
+	return Marshal(plain(e))
 }
 
 // MessageEvent is the frame of a finished reply.

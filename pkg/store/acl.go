@@ -14,9 +14,9 @@ var ACLCommands = []string{
 	// The scripts (lua/*.lua) and what they call.
 	"evalsha", "eval",
 	"exists", "del", "pexpire", "pttl", "get", "set", "incr",
-	"hset", "hget", "hmget", "hincrby", "hdel", "hlen", "hgetall",
-	"lrange", "lindex", "lpop", "rpush", "ltrim", "llen",
-	"xadd", "publish",
+	"hset", "hget", "hmget", "hdel", "hgetall",
+	"lrange", "lindex", "rpush", "ltrim", "llen",
+	"xadd", "xdel", "publish",
 	// The index of a user's sessions (auth.mode jwt: user.go).
 	"zadd", "zrem", "zremrangebyscore", "zrange",
 	// Reads of a session's event stream (resume, gap filling).
@@ -28,8 +28,8 @@ var ACLCommands = []string{
 	"xgroup|create", "xgroup|delconsumer", "xreadgroup", "xack", "xautoclaim", "xclaim",
 	"xpending", "xinfo|groups",
 	// The operator's commands (inspect.go: chatbot inspect, chatbot dead): more of the
-	// group's state, the server's clock, and deleting dead letters (replay, purge).
-	"xinfo|consumers", "time", "xdel",
+	// group's state, the server's clock, and deleting dead letters (replay, purge: xdel above).
+	"xinfo|consumers", "time",
 }
 
 // ACLKeys and ACLChannels fence the user in: every key and channel starts with DefaultPrefix.

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"chatbot/pkg/chat"
@@ -22,7 +21,7 @@ func (e Entry) Frame() []byte { return chat.WithOffset(e.Body, e.ID) }
 // EncodeEvent is the stream body of ev: its JSON without the offset.
 func EncodeEvent(ev chat.Event) (string, error) {
 	ev.Offset = ""
-	b, err := json.Marshal(ev)
+	b, err := chat.Marshal(ev)
 	return string(b), err
 }
 

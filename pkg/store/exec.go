@@ -2,8 +2,13 @@ package store
 
 import (
 	"context"
+	"crypto/sha1"
 	"embed"
+	"encoding/hex"
+	"maps"
 	"strconv"
+	"strings"
+	"time"
 
 	"chatbot/pkg/chat"
 
@@ -17,16 +22,35 @@ import (
 //go:embed lua/*.lua
 var luaFiles embed.FS
 
-// sessionScript is the script lua/<name> on a session's keys, after lua/prelude.lua: the
-// prelude names the KEYS and first ARGV every session script gets (evalSession passes them)
-// and defines the helpers they share (touch, emit, num).
-func sessionScript(name string) *rueidis.Lua {
-	return rueidis.NewLuaScript(luaSource("prelude.lua") + luaSource(name))
+// sessionScript is the script lua/<name> on a session's keys, after lua/prelude.lua and the
+// libraries libs (lua/<lib>, functions it calls): the prelude names the KEYS and first ARGV
+// every session script gets (evalSession passes them) and defines the helpers they share
+// (num, put, emit, slide).
+func sessionScript(name string, libs ...string) *rueidis.Lua {
+	return newScript(name, append([]string{"prelude.lua"}, libs...)...)
 }
 
-// luaScript is the script lua/<name> as it is, without the prelude: the scripts on one
-// request stream or on one user's keys.
-func luaScript(name string) *rueidis.Lua { return rueidis.NewLuaScript(luaSource(name)) }
+// luaScript is the script lua/<name> after the libraries libs, without the prelude: the
+// scripts on one request stream or on one user's keys.
+func luaScript(name string, libs ...string) *rueidis.Lua { return newScript(name, libs...) }
+
+// scriptNames maps each script's SHA1 (what EVALSHA names it by) to its file name.
+var scriptNames = map[string]string{}
+
+func newScript(name string, libs ...string) *rueidis.Lua {
+	var src strings.Builder
+	for _, l := range libs {
+		src.WriteString(luaSource(l))
+	}
+	src.WriteString(luaSource(name))
+	sum := sha1.Sum([]byte(src.String()))
+	scriptNames[hex.EncodeToString(sum[:])] = name
+	return rueidis.NewLuaScript(src.String())
+}
+
+// ScriptNames maps the SHA1 of each script the store runs (as EVALSHA names it, e.g. in
+// MONITOR) to its file name in lua/ ("send.lua"): chatbot bench names the scripts by it.
+func ScriptNames() map[string]string { return maps.Clone(scriptNames) }
 
 func luaSource(name string) string {
 	b, err := luaFiles.ReadFile("lua/" + name)
@@ -37,7 +61,7 @@ func luaSource(name string) string {
 }
 
 // evalSession evaluates a session script (sessionScript) with the session's KEYS, the common
-// ARGV (notify channel, session TTL, events kept: lua/prelude.lua) followed by args, and the
+// ARGV (notify channel, session TTL, events kept, now: lua/prelude.lua) followed by args, and the
 // command timeout. A token that is not of the shape the project issues never reaches Redis
 // (its keys could span hash slots, which rueidis refuses with a panic on a cluster): the
 // result is ErrSessionNotFound.
@@ -53,8 +77,8 @@ func (s *Store) evalSessionKeys(ctx context.Context, sc *rueidis.Lua, token stri
 	}
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
-	argv := make([]string, 0, 3+len(args))
-	argv = append(argv, s.keys.Notify(token), ms(s.opt.SessionTTL.Milliseconds()), strconv.Itoa(s.opt.EventsMax))
+	argv := make([]string, 0, 4+len(args))
+	argv = append(argv, s.keys.Notify(token), ms(s.opt.SessionTTL.Milliseconds()), strconv.Itoa(s.opt.EventsMax), ms(time.Now().UnixMilli()))
 	argv = append(argv, args...)
 	return sc.Exec(ctx, s.rdb, append(s.keys.SessionKeys(token), more...), argv)
 }

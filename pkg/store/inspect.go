@@ -61,11 +61,9 @@ func (s *Store) InspectSession(ctx context.Context, token string, events int) (S
 	res := s.rdb.DoMulti(ctx,
 		s.rdb.B().Hgetall().Key(k.Session(token)).Build(),
 		s.rdb.B().Pttl().Key(k.Session(token)).Build(),
-		s.rdb.B().Lrange().Key(k.Pending(token)).Start(0).Stop(MaxInspectPending-1).Build(),
-		s.rdb.B().Llen().Key(k.Pending(token)).Build(),
+		// Pending keeps the answered messages after seq base until a batch is trimmed.
+		s.rdb.B().Lrange().Key(k.Pending(token)).Start(0).Stop(-1).Build(),
 		s.rdb.B().Llen().Key(k.Messages(token)).Build(),
-		s.rdb.B().Get().Key(k.Lease(token)).Build(),
-		s.rdb.B().Pttl().Key(k.Lease(token)).Build(),
 		s.rdb.B().Xrevrange().Key(k.Out(token)).End("+").Start("-").Count(int64(max(events, 1))).Build(),
 		s.rdb.B().Xlen().Key(k.Out(token)).Build(),
 	)
@@ -84,26 +82,34 @@ func (s *Store) InspectSession(ctx context.Context, token string, events int) (S
 	st.Seq, st.Done, st.Started, st.Stop = atoi(h["seq"]), atoi(h["done"]), atoi(h["started"]), atoi(h["stop"])
 	st.TTL = pttl(res[1])
 	raw, _ := res[2].AsStrSlice()
-	for _, r := range raw {
+	base := st.Done // a session written before 'base' kept only the unanswered messages
+	if b, ok := h["base"]; ok {
+		base = atoi(b)
+	}
+	if skip := st.Done - base; skip > 0 {
+		raw = raw[min(int(skip), len(raw)):]
+	}
+	for _, r := range raw[:min(len(raw), MaxInspectPending)] {
 		if m, err := chat.DecodeMessage([]byte(r)); err == nil {
 			st.Pending = append(st.Pending, m)
 		} else {
 			st.Pending = append(st.Pending, chat.Message{Msg: "(damaged entry: " + err.Error() + ")"})
 		}
 	}
-	st.PendingCount, _ = res[3].AsInt64()
-	st.HistoryCount, _ = res[4].AsInt64()
-	st.Lease, _ = res[5].ToString()
+	st.PendingCount = max(st.Seq-st.Done, 0)
+	st.HistoryCount, _ = res[3].AsInt64()
+	st.Lease = h["lease"]
 	if st.Lease != "" {
-		st.LeaseTTL = pttl(res[6])
+		// The lease's end is a time by the workers' clocks (Unix ms).
+		st.LeaseTTL = time.Until(time.UnixMilli(atoi(h["until"])))
 	}
 	if events > 0 {
-		xr, _ := res[7].AsXRange()
+		xr, _ := res[4].AsXRange()
 		for _, e := range xr {
 			st.Events = append(st.Events, Entry{ID: e.ID, Type: e.FieldValues[chat.OutFieldType], Body: []byte(e.FieldValues[chat.OutFieldBody])})
 		}
 	}
-	st.EventCount, _ = res[8].AsInt64()
+	st.EventCount, _ = res[5].AsInt64()
 	return st, nil
 }
 

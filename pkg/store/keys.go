@@ -35,39 +35,33 @@ func (k Keys) Session(token string) string { return k.tagged(token, "") }
 
 // sessionFields are the fields of the session hash, as the scripts in lua/ and user.go name
 // them: name, start (RFC 3339), seq (last queued), done (last answered), last (newest event
-// ID), started (turn a worker last began), stop (turn the user asked to stop), and with
-// auth.mode jwt user (the owner's sub) and title (from the first message). lua_test.go checks
-// that the code uses exactly these and that docs/ARCHITECTURE.md lists them.
-var sessionFields = []string{"name", "start", "seq", "done", "last", "started", "stop", "user", "title"}
+// ID), started (turn a worker last began), stop (turn the user asked to stop), lease and until
+// (the worker attempt working on the session, and until when, Unix ms), base (the seq before
+// the first message kept in Pending), rate and rate_end (messages in the current one-minute
+// window, and when it ends, Unix ms), expires (when the keys' TTL runs out, Unix ms), and with
+// auth.mode jwt user (the owner's sub) and title (from the first message). A client_id's
+// record ("seq id offset", for an idempotent resend) is the field "c:" + client_id.
+// lua_test.go checks that the code uses exactly these and that docs/ARCHITECTURE.md lists them.
+var sessionFields = []string{"name", "start", "seq", "done", "last", "started", "stop", "lease", "until", "base",
+	"rate", "rate_end", "expires", "user", "title"}
 
 // Messages is the history list, one JSON Message per entry.
 func (k Keys) Messages(token string) string { return k.tagged(token, ":messages") }
 
-// Pending is the list of messages sent but not yet answered, in order.
+// Pending is the list of messages sent, in order, from the one after seq base (a session hash
+// field) on: those up to done are answered, and trimmed in batches.
 func (k Keys) Pending(token string) string { return k.tagged(token, ":pending") }
 
 // Out is the session's event stream; its IDs are the offsets clients resume from.
 func (k Keys) Out(token string) string { return k.tagged(token, ":out") }
 
-// Clients maps a client_id to "seq id offset" of the message it sent (idempotent resend).
-func (k Keys) Clients(token string) string { return k.tagged(token, ":clients") }
-
-// Rate counts the session's messages in the current one-minute window.
-func (k Keys) Rate(token string) string { return k.tagged(token, ":rate") }
-
-// Lease names the worker attempt that may work on the session now.
-func (k Keys) Lease(token string) string { return k.tagged(token, ":lease") }
-
 // Notify is the pub/sub channel on which every write to Out is announced.
 func (k Keys) Notify(token string) string { return k.tagged(token, ":notify") }
 
 // SessionKeys is every key that names the token, in the order the session scripts expect them
-// (KEYS[1..7], named in lua/prelude.lua).
+// (KEYS[1..4], named in lua/prelude.lua).
 func (k Keys) SessionKeys(token string) []string {
-	return []string{
-		k.Session(token), k.Messages(token), k.Pending(token), k.Out(token),
-		k.Clients(token), k.Rate(token), k.Lease(token),
-	}
+	return []string{k.Session(token), k.Messages(token), k.Pending(token), k.Out(token)}
 }
 
 // A user's keys (auth.mode jwt) carry the hash tag {UserTag(sub)}: they share a cluster slot,

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -31,39 +30,40 @@ type Sent struct {
 	Duplicate bool   // client_id was seen before: nothing new was queued
 }
 
-var sendScript = sessionScript("send.lua")
+var sendScript = sessionScript("send.lua", "user_step.lua")
 
 // Send queues a user message: one script on the session's slot checks the limits and
 // client_id, gives it the next sequence number, keeps it as pending and writes the ack event;
 // then the request is added to the session's partition stream. On a single Redis (not a
-// cluster) the script adds the request itself: one round trip, and never ErrNotQueued. A duplicate client_id whose
-// message is still unanswered is added to the partition stream again (harmless: workers skip
-// what is done), so a client that resends after a failure never loses its message.
+// cluster) the script adds the request itself, and with a User takes the user step first: one
+// round trip, and never ErrNotQueued. A duplicate client_id whose message is still unanswered
+// is added to the partition stream again (harmless: workers skip what is done), so a client
+// that resends after a failure never loses its message.
 func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim SendLimits) (Sent, error) {
-	body, err := json.Marshal(msg)
+	body, err := chat.Marshal(msg)
 	if err != nil {
 		return Sent{}, err
 	}
-	if lim.User != "" {
-		// The user's limit first: a message over it is neither kept nor counted for the session.
-		if err := s.touchUser(ctx, lim.User, s.keys.UserMessages(lim.User), token, lim.MessagesPerMinutePerUser); err != nil {
-			return Sent{}, err
-		}
-	}
-	ack, _ := json.Marshal(chat.Event{Type: chat.FrameAck, ID: msg.ID, ClientID: msg.ClientID})
-	args := []string{string(body), msg.ID, msg.ClientID, strconv.Itoa(lim.MaxPending),
-		strconv.Itoa(lim.MessagesPerMinute), string(ack), strconv.Itoa(s.opt.HistoryMax)}
 	var more []string
 	if s.oneNode {
 		// The request stream is on the same node: the script adds the request too.
 		more = []string{s.keys.Requests(Partition(token, s.opt.Partitions))}
 	}
-	if s.oneNode || lim.User != "" {
-		args = append(args, strconv.Itoa(s.opt.StreamMaxLen), token)
-	}
+	title := ""
 	if lim.User != "" {
-		args = append(args, chat.Title(msg.Msg))
+		title = chat.Title(msg.Msg)
+		if s.oneNode {
+			// So are the user's keys: the script takes the user step first.
+			more = append(more, s.keys.UserSessions(lim.User), s.keys.UserMessages(lim.User))
+		} else if err := s.touchUser(ctx, lim.User, s.keys.UserMessages(lim.User), token, lim.MessagesPerMinutePerUser); err != nil {
+			// The user's limit first: a message over it is neither kept nor counted for the session.
+			return Sent{}, err
+		}
 	}
+	ack, _ := chat.Marshal(chat.Event{Type: chat.FrameAck, ID: msg.ID, ClientID: msg.ClientID})
+	args := []string{string(body), msg.ID, msg.ClientID, strconv.Itoa(lim.MaxPending),
+		strconv.Itoa(lim.MessagesPerMinute), string(ack), strconv.Itoa(s.opt.HistoryMax),
+		strconv.Itoa(s.opt.StreamMaxLen), token, title, strconv.Itoa(max(lim.MessagesPerMinutePerUser, 0))}
 	status, rest, err := reply(s.evalSessionKeys(ctx, sendScript, token, more, args...))
 	if err != nil {
 		return Sent{}, fmt.Errorf("send: %w", err)
@@ -92,7 +92,10 @@ func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim Se
 		return Sent{}, ErrTooManyPending
 	case "rate_limited":
 		left, _ := rest[0].AsInt64()
-		return Sent{}, &RateLimitError{RetryAfter: time.Duration(left) * time.Millisecond}
+		return Sent{}, &RateLimitError{RetryAfter: time.Duration(max(left, 0)) * time.Millisecond}
+	case "user_rate_limited":
+		left, _ := rest[0].AsInt64()
+		return Sent{}, &RateLimitError{RetryAfter: time.Duration(max(left, 0)) * time.Millisecond, User: true}
 	default:
 		return Sent{}, fmt.Errorf("send: unexpected reply %q", status)
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -146,7 +145,7 @@ var appendScript = sessionScript("append_history.lua")
 func (s *Store) AppendHistory(ctx context.Context, token string, msgs ...chat.Message) error {
 	args := []string{strconv.Itoa(s.opt.HistoryMax)}
 	for _, m := range msgs {
-		b, err := json.Marshal(m)
+		b, err := chat.Marshal(m)
 		if err != nil {
 			return err
 		}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -37,6 +36,11 @@ type Turn struct {
 	History []chat.Message // earlier messages, oldest first
 	Restart bool           // an earlier attempt at this turn began (and may have streamed)
 	Stop    bool           // the user asked to stop before it began
+	// Deltas are the IDs of the delta events written for this turn (EmitDelta): storing the
+	// turn drops them, since its message event has the whole reply.
+	Deltas []string
+	// raw is the message as stored: storing the turn moves it to the history as it is.
+	raw string
 	// RetryAfter is set with TurnBusy: the lease's time left.
 	RetryAfter time.Duration
 }
@@ -68,6 +72,7 @@ func (s *Store) BeginTurn(ctx context.Context, token, holder string, historyN in
 	}
 	t.Seq, _ = rest[0].AsInt64()
 	raw, _ := rest[1].ToString()
+	t.raw = raw
 	if raw != "" {
 		if t.Message, err = chat.DecodeMessage([]byte(raw)); err != nil {
 			return t, TurnReady, fmt.Errorf("begin turn: %w: %w", ErrDamagedMessage, err)
@@ -118,8 +123,8 @@ type RequestRef struct {
 }
 
 // FinishTurn stores a turn in one step: the user's message moves from pending to the history,
-// followed by answer (nil when the turn failed), the turn is marked done and ev (the message or
-// error event) is written. ErrLeaseLost: another attempt owns the session; ErrSessionNotFound:
+// followed by answer (nil when the turn failed), the turn is marked done, ev (the message or
+// error event) is written and the turn's deltas (t.Deltas) are dropped. ErrLeaseLost: another attempt owns the session; ErrSessionNotFound:
 // it was deleted or expired; ErrStaleTurn: the turn was answered already (nothing is stored).
 func (s *Store) FinishTurn(ctx context.Context, t Turn, answer *chat.Message, ev chat.Event) (Finished, error) {
 	return s.finishTurn(ctx, t, answer, ev, nil)
@@ -138,10 +143,13 @@ func (s *Store) FinishTurnAck(ctx context.Context, t Turn, answer *chat.Message,
 
 var finishScript = sessionScript("finish_turn.lua")
 
+// maxDroppedDeltas bounds the delta IDs one finish drops (a Lua unpack holds a few thousand).
+const maxDroppedDeltas = 1000
+
 func (s *Store) finishTurn(ctx context.Context, t Turn, answer *chat.Message, ev chat.Event, req *RequestRef) (Finished, error) {
 	replyJSON := ""
 	if answer != nil {
-		b, err := json.Marshal(answer)
+		b, err := chat.Marshal(answer)
 		if err != nil {
 			return Finished{}, err
 		}
@@ -151,12 +159,18 @@ func (s *Store) finishTurn(ctx context.Context, t Turn, answer *chat.Message, ev
 	if err != nil {
 		return Finished{}, err
 	}
-	args := []string{t.Holder, strconv.FormatInt(t.Seq, 10), replyJSON, ev.Type, body, strconv.Itoa(s.opt.HistoryMax)}
+	args := make([]string, 0, 9+min(len(t.Deltas), maxDroppedDeltas))
+	args = append(args, t.Holder, strconv.FormatInt(t.Seq, 10), t.raw, replyJSON, ev.Type, body, strconv.Itoa(s.opt.HistoryMax))
 	var more []string
 	if req != nil {
 		more = []string{s.keys.Requests(req.Partition)}
 		args = append(args, Group, req.ID)
+	} else {
+		args = append(args, "", "")
 	}
+	// The newest deltas, if there are more than a script's arguments hold: the oldest stay until
+	// the stream's cap trims them.
+	args = append(args, t.Deltas[max(len(t.Deltas)-maxDroppedDeltas, 0):]...)
 	status, rest, err := reply(s.evalSessionKeys(ctx, finishScript, t.Token, more, args...))
 	if err != nil {
 		return Finished{}, fmt.Errorf("finish turn: %w", err)

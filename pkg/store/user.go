@@ -75,7 +75,7 @@ func (s *Store) IsSessionOf(ctx context.Context, user, token string) (bool, erro
 	return err == nil && owner == user, err
 }
 
-var userTouchScript = luaScript("touch_user.lua")
+var userTouchScript = luaScript("touch_user.lua", "user_step.lua")
 
 // touchUser counts one action of user against counter's per-minute limit (0: none) and marks
 // the session token active in the user's index, in one script on the user's slot.
@@ -169,15 +169,14 @@ func (s *Store) summaries(ctx context.Context, user, index string, tokens []stri
 	if len(tokens) == 0 {
 		return nil, nil
 	}
-	cmds := make(rueidis.Commands, 0, 3*len(tokens))
+	cmds := make(rueidis.Commands, 0, 2*len(tokens))
 	for _, t := range tokens {
 		if !chat.ValidToken(t) {
 			t = "00000000-0000-0000-0000-000000000000" // never issued: reads as gone
 		}
 		cmds = append(cmds,
-			s.rdb.B().Hmget().Key(s.keys.Session(t)).Field("name", "start", "user", "title").Build(),
-			s.rdb.B().Llen().Key(s.keys.Messages(t)).Build(),
-			s.rdb.B().Llen().Key(s.keys.Pending(t)).Build())
+			s.rdb.B().Hmget().Key(s.keys.Session(t)).Field("name", "start", "user", "title", "seq", "done").Build(),
+			s.rdb.B().Llen().Key(s.keys.Messages(t)).Build())
 	}
 	cctx, cancel := s.timeout(ctx)
 	res := s.rdb.DoMulti(cctx, cmds...)
@@ -185,7 +184,7 @@ func (s *Store) summaries(ctx context.Context, user, index string, tokens []stri
 	var out []chat.SessionSummary
 	var gone []string
 	for i, t := range tokens {
-		h, err := res[3*i].ToArray()
+		h, err := res[2*i].ToArray()
 		if err != nil {
 			return nil, fmt.Errorf("list sessions: %w", err)
 		}
@@ -198,8 +197,10 @@ func (s *Store) summaries(ctx context.Context, user, index string, tokens []stri
 		startRaw, _ := h[1].ToString()
 		start, _ := time.Parse(time.RFC3339Nano, startRaw)
 		title, _ := h[3].ToString()
-		msgs, _ := res[3*i+1].AsInt64()
-		pend, _ := res[3*i+2].AsInt64()
+		msgs, _ := res[2*i+1].AsInt64()
+		seq, _ := h[4].AsInt64()
+		done, _ := h[5].AsInt64()
+		pend := max(seq-done, 0) // the unanswered messages
 		out = append(out, chat.SessionSummary{
 			Token: t, Name: name, SessionStart: start, Title: title, Messages: int(msgs + pend),
 			LastActive: time.UnixMilli(scores[i]).UTC(),

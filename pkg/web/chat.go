@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -182,7 +181,7 @@ func (s *Server) replay(ctx context.Context, sock *socket, from string) error {
 	defer cancel()
 	if truncated {
 		ev := chat.ErrorEvent(chat.CodeHistoryTruncated, msgTruncated, "")
-		data, _ := json.Marshal(ev)
+		data, _ := chat.Marshal(ev)
 		s.met.errors.WithLabelValues(ev.Code).Inc()
 		if err := sock.conn.Write(wctx, websocket.MessageText, data); err != nil {
 			return err

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"net"
 	"sync"
 	"time"
@@ -108,7 +107,7 @@ func (s *socket) sendError(code, msg, clientID string) {
 
 // sendEvent queues a frame of this socket's own (not an event of the session's stream).
 func (s *socket) sendEvent(ev chat.Event) {
-	data, _ := json.Marshal(ev)
+	data, _ := chat.Marshal(ev)
 	if ev.Type == chat.FrameError {
 		s.srv.met.errors.WithLabelValues(ev.Code).Inc()
 	}

@@ -14,7 +14,7 @@ import (
 // deltaSink turns the model's output into delta events of one turn, coalesced: the first piece
 // goes at once, then at most one event per DeltaEvery unless DeltaBytes are waiting. Writing
 // never waits for Redis. close drops what was not sent yet: the message event that follows
-// carries the whole reply.
+// carries the whole reply, and storing it drops the deltas written (ids).
 type deltaSink struct {
 	c     *consumer
 	t     store.Turn
@@ -26,6 +26,8 @@ type deltaSink struct {
 	buf     strings.Builder
 	restart bool // the next event carries "restart": true
 	taken   bool // some text of this turn was taken to be sent
+
+	ids []string // the IDs of the deltas written; the loop's until done is closed
 
 	kick chan struct{}
 	quit chan struct{}
@@ -66,10 +68,11 @@ func (d *deltaSink) retry() {
 	}
 }
 
-// close stops sending and waits for an event being sent.
-func (d *deltaSink) close() {
+// close stops sending, waits for an event being sent and returns the IDs of the deltas written.
+func (d *deltaSink) close() []string {
 	close(d.quit)
 	<-d.done
+	return d.ids
 }
 
 func (d *deltaSink) pending() int {
@@ -111,7 +114,10 @@ func (d *deltaSink) loop() {
 			}
 			text, restart := d.take()
 			last = time.Now()
-			_, err := d.c.st.EmitDelta(d.c.work, d.t, chat.Event{Type: chat.FrameDelta, ReplyTo: d.t.Message.ID, Text: text, Restart: restart})
+			id, err := d.c.st.EmitDelta(d.c.work, d.t, chat.Event{Type: chat.FrameDelta, ReplyTo: d.t.Message.ID, Text: text, Restart: restart})
+			if err == nil {
+				d.ids = append(d.ids, id)
+			}
 			switch {
 			case errors.Is(err, store.ErrLeaseLost):
 				d.lost(store.ErrLeaseLost)

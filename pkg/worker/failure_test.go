@@ -211,7 +211,7 @@ func TestStopBeforeTheTurnBegins(t *testing.T) {
 	})
 }
 
-// A session whose data Redis refuses to work with (here its lease key has the wrong type) does
+// A session whose data Redis refuses to work with (here its pending list has the wrong type) does
 // not hold a request forever: after a few refusals it is dead-lettered and acknowledged, and
 // other sessions are answered meanwhile.
 func TestRefusedSessionIsDeadLettered(t *testing.T) {
@@ -219,7 +219,10 @@ func TestRefusedSessionIsDeadLettered(t *testing.T) {
 		broken := e.session()
 		e.send(broken, "hello?")
 		rdb := e.st.Client()
-		if err := rdb.Do(e.ctx, rdb.B().Hset().Key(e.st.Keys().Lease(broken)).FieldValue().FieldValue("not", "a lease").Build()).Error(); err != nil {
+		if err := rdb.Do(e.ctx, rdb.B().Del().Key(e.st.Keys().Pending(broken)).Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.Do(e.ctx, rdb.B().Hset().Key(e.st.Keys().Pending(broken)).FieldValue().FieldValue("not", "a list").Build()).Error(); err != nil {
 			t.Fatal(err)
 		}
 		w := e.start(options("w", llm.Echo{}))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,12 @@ type env struct {
 	parts int
 	// embedded: miniredis, whose XINFO GROUPS reports the stream length as lag.
 	embedded bool
+
+	// The events of the sessions made by session(), as announced: a stored reply's deltas
+	// leave the stream, so the tests read them from here.
+	sub       *store.Subscriber
+	mu        sync.Mutex
+	announced map[string][]chat.Notification
 }
 
 // each runs f as parallel subtests on the single node and the cluster, with parts request
@@ -73,7 +80,26 @@ func embedded(t *testing.T, parts int, f func(t *testing.T, e *env)) {
 func newEnv(t *testing.T, parts int, open func() *store.Store) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
-	return &env{t: t, ctx: ctx, st: open(), open: open, parts: parts}
+	e := &env{t: t, ctx: ctx, st: open(), open: open, parts: parts, announced: map[string][]chat.Notification{}}
+	e.sub = e.st.NewSubscriber(store.SubscriberOptions{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OnNotify: func(token string, n chat.Notification) {
+			e.mu.Lock()
+			e.announced[token] = append(e.announced[token], n)
+			e.mu.Unlock()
+		},
+	})
+	subCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = e.sub.Run(subCtx)
+	}()
+	t.Cleanup(func() {
+		stop()
+		<-done
+	})
+	return e
 }
 
 var limits = store.SendLimits{MaxPending: 100, MessagesPerMinute: 10000}
@@ -83,6 +109,14 @@ func (e *env) session() string {
 	s, err := e.st.CreateSession(e.ctx, "test")
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	e.mu.Lock()
+	e.announced[s.Token] = nil // subscribed: events() waits for its notifications
+	e.mu.Unlock()
+	select {
+	case <-e.sub.Subscribe(s.Token):
+	case <-e.ctx.Done():
+		e.t.Fatal("subscribing to the session's notifications took over a minute")
 	}
 	return s.Token
 }
@@ -120,18 +154,54 @@ func (e *env) waitHistory(token string, n int, within time.Duration) []chat.Mess
 	return h
 }
 
-// events reads every event of the session, decoded.
+// events is every event of the session, decoded, oldest first: those kept in its stream and,
+// for a session made by session(), those announced and deleted since (a stored reply's
+// deltas).
 func (e *env) events(token string) []chat.Event {
 	e.t.Helper()
 	entries, err := e.st.ReadEvents(e.ctx, token, "", 10000)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	out := make([]chat.Event, 0, len(entries))
+	frames := map[string][]byte{}
 	for _, en := range entries {
+		frames[en.ID] = en.Frame()
+	}
+	e.mu.Lock()
+	_, subscribed := e.announced[token]
+	e.mu.Unlock()
+	if subscribed && len(entries) > 0 {
+		// Notifications come in the order of the writes: once the newest stored event is
+		// announced, so is every one before it.
+		newest := entries[len(entries)-1].ID
+		storetest.Eventually(e.t, 10*time.Second, "the notification of event "+newest, func() bool {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			for _, n := range e.announced[token] {
+				if n.ID == newest {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	e.mu.Lock()
+	for _, n := range e.announced[token] {
+		if _, ok := frames[n.ID]; !ok {
+			frames[n.ID] = chat.WithOffset(n.Body, n.ID)
+		}
+	}
+	e.mu.Unlock()
+	ids := make([]string, 0, len(frames))
+	for id := range frames {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, chat.CompareIDs)
+	out := make([]chat.Event, 0, len(ids))
+	for _, id := range ids {
 		var ev chat.Event
-		if err := json.Unmarshal(en.Frame(), &ev); err != nil {
-			e.t.Fatalf("event %s: %v", en.Frame(), err)
+		if err := json.Unmarshal(frames[id], &ev); err != nil {
+			e.t.Fatalf("event %s: %v", frames[id], err)
 		}
 		out = append(out, ev)
 	}

@@ -65,8 +65,8 @@ func TestShutdownAbandonsWhatIsLeft(t *testing.T) {
 		if err := w.stop(t); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := e.st.Client().Do(e.ctx, e.st.Client().B().Exists().Key(e.st.Keys().Lease(tok)).Build()).AsInt64(); err != nil || n != 0 {
-			t.Fatalf("lease still held after shutdown: %d %v", n, err)
+		if holder, err := e.st.Client().Do(e.ctx, e.st.Client().B().Hget().Key(e.st.Keys().Session(tok)).Field("lease").Build()).ToString(); err != nil || holder != "" {
+			t.Fatalf("lease still held after shutdown: %q %v", holder, err)
 		}
 		if h := e.history(tok); len(h) != 0 {
 			t.Fatalf("history %s", texts(h))

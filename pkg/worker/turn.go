@@ -221,7 +221,7 @@ func (c *consumer) answer(j job, t store.Turn) (store.Finished, error) {
 	sink := newDeltaSink(c, t, end)
 	start := time.Now()
 	text, attempts, err := c.generate(gen, t, msgs, sink)
-	sink.close()
+	deltas := sink.close()
 	why := context.Cause(gen)
 
 	switch {
@@ -230,6 +230,7 @@ func (c *consumer) answer(j job, t store.Turn) (store.Finished, error) {
 		c.w.metrics.turns.WithLabelValues("abandoned").Inc()
 		return store.Finished{}, store.ErrLeaseLost
 	case errors.Is(why, errStopped):
+		t.Deltas = deltas
 		return c.store(j, t, c.reply(t, text, true), "stopped")
 	case c.work.Err() != nil:
 		c.log.Warn("shutdown time is up: abandoning a reply", "seq", t.Seq)
@@ -238,6 +239,8 @@ func (c *consumer) answer(j job, t store.Turn) (store.Finished, error) {
 	case err != nil:
 		return c.fail(j, t, err, attempts, time.Since(start))
 	}
+	// Storing the reply drops its deltas; those of a failed turn stay (no reply has the text).
+	t.Deltas = deltas
 	return c.store(j, t, c.reply(t, text, false), "answered")
 }
 

@@ -3,11 +3,11 @@
 -- else than the caller is left alone. Returns 1 if the session existed (and was the caller's),
 -- 0 otherwise.
 --
--- KEYS[1..7] and ARGV[1..3]: the session's, named in prelude.lua. Its own ARGV:
-local caller = ARGV[4] -- the caller's sub (auth.mode jwt), '' for anyone (auth.mode none)
+-- KEYS[1..4] and ARGV[1..4]: the session's, named in prelude.lua. Its own ARGV:
+local caller = ARGV[5] -- the caller's sub (auth.mode jwt), '' for anyone (auth.mode none)
 
 if caller ~= '' and redis.call('HGET', H, 'user') ~= caller then return 0 end
 local existed = redis.call('EXISTS', H)
-redis.call('DEL', H, MSGS, PEND, OUT, CLI, RATE, LEASE)
+redis.call('DEL', H, MSGS, PEND, OUT)
 if existed == 1 then redis.call('PUBLISH', CHAN, DELETED) end
 return existed

@@ -3,14 +3,17 @@
 -- Returns the event's ID (its offset), or nil when the session is gone or the lease is held by
 -- someone else.
 --
--- KEYS[1..7] and ARGV[1..3]: the session's, named in prelude.lua. Its own ARGV:
-local holder = ARGV[4] -- the worker attempt writing, '' to write outside any lease
-local typ = ARGV[5]    -- the event's frame type
-local body = ARGV[6]   -- the event's JSON body, without the offset
+-- KEYS[1..4] and ARGV[1..4]: the session's, named in prelude.lua. Its own ARGV:
+local holder = ARGV[5] -- the worker attempt writing, '' to write outside any lease
+local typ = ARGV[6]    -- the event's frame type
+local body = ARGV[7]   -- the event's JSON body, without the offset
 
-local h = redis.call('HMGET', H, 'name', 'last')
+local h = redis.call('HMGET', H, 'name', 'last', 'lease')
 if not h[1] then return false end
-if holder ~= '' and redis.call('GET', LEASE) ~= holder then return false end
+if holder ~= '' and h[3] ~= holder then return false end
 local id = emit(typ, body, h[2])
-redis.call('PEXPIRE', OUT, TTL)
+redis.call('HSET', H, 'last', id)
+-- Outside a lease (ops, tests) this may be the session's first event: OUT gets its TTL. A
+-- holder's turn began after a message, whose ack made OUT.
+if holder == '' then redis.call('PEXPIRE', OUT, TTL) end
 return id

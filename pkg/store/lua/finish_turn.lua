@@ -1,6 +1,8 @@
 -- finish_turn.lua (Store.FinishTurn and Store.FinishTurnAck, turn.go): store a finished turn
--- in one step: move the message from PEND to the history, append the reply, mark the turn
--- done, write the event, and release the lease when nothing else is pending.
+-- in one step: append the message and the reply to the history, mark the turn done, write the
+-- event, release the lease when nothing else is pending, and drop the turn's deltas (the
+-- event has the whole reply). The answered message stays in PEND until a batch of
+-- PEND_BATCH is trimmed at once.
 -- On a single Redis the caller may also give a request stream and a request: when nothing
 -- else is pending (the lease is released), the request is acknowledged in the same step (an
 -- XACK error, such as a group deleted meanwhile, only leaves it unacknowledged). While more is
@@ -9,32 +11,51 @@
 -- Returns {'ok', offset, more 0|1, acked 0|1} | {'gone'} (no session) | {'lost'} (the lease
 -- is not holder's) | {'stale', done} (the turn is not done + 1).
 --
--- KEYS[1..7] and ARGV[1..3]: the session's, named in prelude.lua. Its own KEYS and ARGV:
-local REQS = KEYS[8]               -- chat:requests:{p} holding the request to acknowledge; nil for none
-local holder = ARGV[4]             -- the worker attempt that worked on the turn
-local n = tonumber(ARGV[5])        -- the turn's seq
-local answer = ARGV[6]             -- the reply, JSON, '' for none (the turn failed)
-local typ = ARGV[7]                -- the event's frame type (message or error)
-local body = ARGV[8]               -- the event's JSON body, without the offset
-local hist_max = tonumber(ARGV[9]) -- session.history_max: the history keeps the newest this many
-local group = ARGV[10]             -- with REQS: the consumer group
-local req_id = ARGV[11]            -- with REQS: the request's entry ID
+-- KEYS[1..4] and ARGV[1..4]: the session's, named in prelude.lua. Its own KEYS and ARGV:
+local REQS = KEYS[5]                -- chat:requests:{p} holding the request to acknowledge; nil for none
+local holder = ARGV[5]              -- the worker attempt that worked on the turn
+local n = tonumber(ARGV[6])         -- the turn's seq
+local human = ARGV[7]               -- the message answered, JSON, as begin_turn.lua returned it
+local answer = ARGV[8]              -- the reply, JSON, '' for none (the turn failed)
+local typ = ARGV[9]                 -- the event's frame type (message or error)
+local body = ARGV[10]               -- the event's JSON body, without the offset
+local hist_max = tonumber(ARGV[11]) -- session.history_max: the history keeps the newest this many
+local group = ARGV[12]              -- with REQS: the consumer group
+local req_id = ARGV[13]             -- with REQS: the request's entry ID
+local FIRST = 14                    -- ARGV[FIRST..#ARGV]: the IDs of the turn's delta events
 
-local h = redis.call('HMGET', H, 'name', 'done', 'stop', 'seq', 'last')
+-- PEND_BATCH: answered messages are trimmed from PEND once this many have gathered.
+local PEND_BATCH = 16
+
+local h = redis.call('HMGET', H, 'name', 'done', 'seq', 'last', 'lease', 'base', 'expires')
 if not h[1] then return {'gone'} end
-if redis.call('GET', LEASE) ~= holder then return {'lost'} end
+if h[5] ~= holder then return {'lost'} end
 local done = num(h[2])
 if done + 1 ~= n then return {'stale', done} end
-local human = redis.call('LPOP', PEND)
-if human then redis.call('RPUSH', MSGS, human) end
-if answer ~= '' then redis.call('RPUSH', MSGS, answer) end
-redis.call('LTRIM', MSGS, -hist_max, -1)
-redis.call('HSET', H, 'done', n)
-if num(h[3]) <= n then redis.call('HDEL', H, 'stop') end
-local off = emit(typ, body, h[5])
+local f = {}
+local add = {}
+if human ~= '' then add[#add + 1] = human end
+if answer ~= '' then add[#add + 1] = answer end
+if #add > 0 then
+  local len = redis.call('RPUSH', MSGS, unpack(add))
+  if len > hist_max then redis.call('LTRIM', MSGS, -hist_max, -1) end
+  if len == #add then redis.call('PEXPIRE', MSGS, TTL) end
+end
+put(f, 'done', n)
+local base = pend_base(h[6], done)
+if n - base >= PEND_BATCH then
+  redis.call('LTRIM', PEND, n - base, -1)
+  put(f, 'base', n)
+elseif not h[6] then
+  put(f, 'base', base)
+end
+local off = emit(typ, body, h[4])
+put(f, 'last', off)
 local more = 0
-if num(h[4]) > n then more = 1 else redis.call('DEL', LEASE) end
-touch()
+if num(h[3]) > n then more = 1 else put(f, 'lease', '') end
+slide(h[7], f)
+redis.call('HSET', H, unpack(f))
+if #ARGV >= FIRST then redis.call('XDEL', OUT, unpack(ARGV, FIRST)) end
 local acked = 0
 if REQS and more == 0 and type(redis.pcall('XACK', REQS, group, req_id)) == 'number' then acked = 1 end
 return {'ok', off, more, acked}

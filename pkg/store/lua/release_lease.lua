@@ -1,8 +1,9 @@
 -- release_lease.lua (Store.ReleaseLease, turn.go): give the lease back if holder still has
--- it. Returns 1 if it was released, 0 otherwise.
+-- it. Returns 1 if it did, 0 otherwise.
 --
--- KEYS[1..7] and ARGV[1..3]: the session's, named in prelude.lua. Its own ARGV:
-local holder = ARGV[4] -- the worker attempt giving the lease back
+-- KEYS[1..4] and ARGV[1..4]: the session's, named in prelude.lua. Its own ARGV:
+local holder = ARGV[5] -- the worker attempt giving the lease back
 
-if redis.call('GET', LEASE) == holder then return redis.call('DEL', LEASE) end
-return 0
+if redis.call('HGET', H, 'lease') ~= holder then return 0 end
+redis.call('HSET', H, 'lease', '')
+return 1

@@ -3,28 +3,36 @@
 -- and limits.messages_per_minute; then takes the next seq, appends the message to PEND and
 -- writes the ack event. On a single Redis (not a cluster: every key is on the one node) the
 -- caller also gives the session's request stream, and the script adds the request itself, so
--- send is one round trip and one atomic step. With auth.mode jwt the session's first message
--- also gives it its title.
+-- send is one round trip and one atomic step; with auth.mode jwt it then also gives the user's
+-- keys and the script takes the user step first (user_step.lua). The session's first message
+-- gives it its title (auth.mode jwt).
 -- Returns {'ok', seq, ack offset} | {'dup', "seq id offset" of the first send, done} |
--- {'expired'} | {'too_many_pending'} | {'rate_limited', ms until the window ends}.
+-- {'expired'} | {'too_many_pending'} | {'rate_limited', ms until the window ends} |
+-- {'user_rate_limited', ms until the user's window ends}.
 --
--- KEYS[1..7] and ARGV[1..3]: the session's, named in prelude.lua. Its own KEYS and ARGV:
-local REQS = KEYS[8]                  -- chat:requests:{p}, the session's request stream; nil on a cluster
-local msg = ARGV[4]                   -- the message, JSON
-local msg_id = ARGV[5]                -- the message's id
-local cid = ARGV[6]                   -- its client_id, '' for none
-local max_pending = tonumber(ARGV[7]) -- limits.max_pending
-local per_minute = tonumber(ARGV[8])  -- limits.messages_per_minute
-local ack_body = ARGV[9]              -- the ack event's JSON body
-local cids_kept = tonumber(ARGV[10])  -- client_ids CLI keeps (about)
-local reqs_max = ARGV[11]             -- REQS's max length (XADD MAXLEN ~): given with REQS or title
-local token = ARGV[12]                -- the session's token: given with REQS or title
-local title = ARGV[13]                -- the session's title (auth.mode jwt); nil otherwise
+-- KEYS[1..4] and ARGV[1..4]: the session's, named in prelude.lua. Its own KEYS and ARGV:
+local REQS = KEYS[5]                  -- chat:requests:{p}, the session's request stream; nil on a cluster
+local INDEX = KEYS[6]                 -- with REQS and a user: chat:user:{U}:sessions; nil otherwise
+local COUNT = KEYS[7]                 -- with INDEX: chat:user:{U}:messages
+local msg = ARGV[5]                   -- the message, JSON
+local msg_id = ARGV[6]                -- the message's id
+local cid = ARGV[7]                   -- its client_id, '' for none
+local max_pending = tonumber(ARGV[8]) -- limits.max_pending
+local per_minute = tonumber(ARGV[9])  -- limits.messages_per_minute
+local ack_body = ARGV[10]             -- the ack event's JSON body
+local cids_kept = tonumber(ARGV[11])  -- client_ids the hash keeps (about)
+local reqs_max = ARGV[12]             -- REQS's max length (XADD MAXLEN ~)
+local token = ARGV[13]                -- the session's token
+local title = ARGV[14]                -- the session's title (auth.mode jwt), '' for none
+local user_limit = tonumber(ARGV[15]) -- with INDEX: limits.messages_per_minute_per_user (0: none)
 
 -- Names Go shares (lua_test.go checks each equals the pkg/chat constant its comment names).
 local ACK = 'ack'         -- chat.FrameAck: the type of the event that acknowledges a message
 local REQ_TOKEN = 'token' -- chat.ReqFieldToken: a request's session
 local REQ_SEQ = 'seq'     -- chat.ReqFieldSeq: the seq it asks to be answered up to
+
+-- A client_id's record is the hash field 'c:' .. client_id = "seq id offset".
+local CID = 'c:'
 
 -- enqueue adds "the session has work up to seq" to REQS, when given one.
 local function enqueue(seq)
@@ -33,35 +41,50 @@ local function enqueue(seq)
   end
 end
 
-local h = redis.call('HMGET', H, 'name', 'seq', 'done', 'last')
+if INDEX then
+  local left = touch_user(INDEX, COUNT, NOW, TTL, token, user_limit)
+  if left then return {'user_rate_limited', left} end
+end
+local h = redis.call('HMGET', H, 'name', 'seq', 'done', 'last', 'rate', 'rate_end', 'expires', CID .. cid)
 if not h[1] then return {'expired'} end
 local seq = num(h[2])
 local done = num(h[3])
-if cid ~= '' then
-  local prior = redis.call('HGET', CLI, cid)
-  if prior then
-    local pseq = num(string.match(prior, '^%d+'))
-    if pseq > done then enqueue(pseq) end
-    return {'dup', prior, done}
-  end
+if cid ~= '' and h[8] then
+  local pseq = num(string.match(h[8], '^%d+'))
+  if pseq > done then enqueue(pseq) end
+  return {'dup', h[8], done}
 end
 if seq - done >= max_pending then return {'too_many_pending'} end
-local used = num(redis.call('GET', RATE))
-if used >= per_minute then return {'rate_limited', redis.call('PTTL', RATE)} end
-if used == 0 then redis.call('SET', RATE, 1, 'PX', 60000) else redis.call('INCR', RATE) end
-seq = redis.call('HINCRBY', H, 'seq', 1)
-if seq == 1 and title then redis.call('HSET', H, 'title', title) end
-redis.call('RPUSH', PEND, msg)
+-- The rate window: 'rate' messages since the window began, until 'rate_end' (Unix ms).
+local used, window_end = num(h[5]), num(h[6])
+if window_end <= NOW then used = 0 end
+if used >= per_minute then return {'rate_limited', window_end - NOW} end
+local f = {}
+if used == 0 then put(f, 'rate_end', int(NOW + 60000)) end
+put(f, 'rate', used + 1)
+seq = seq + 1
+put(f, 'seq', seq)
+if seq == 1 and title ~= '' then put(f, 'title', title) end
+if redis.call('RPUSH', PEND, msg) == 1 then redis.call('PEXPIRE', PEND, TTL) end
 local off = emit(ACK, ack_body, h[4])
+put(f, 'last', off)
 if cid ~= '' then
-  redis.call('HSET', CLI, cid, seq .. ' ' .. msg_id .. ' ' .. off)
-  if redis.call('HLEN', CLI) > cids_kept then
-    local all = redis.call('HGETALL', CLI)
-    for i = 1, #all, 2 do
-      if num(string.match(all[i + 1], '^%d+')) <= seq - cids_kept / 2 then redis.call('HDEL', CLI, all[i]) end
+  put(f, CID .. cid, seq .. ' ' .. msg_id .. ' ' .. off)
+end
+-- Every cids_kept/2 messages, the records of the messages before the last cids_kept/2 go.
+local half = math.max(1, math.floor(cids_kept / 2))
+if seq % half == 0 then
+  local all = redis.call('HGETALL', H)
+  local old = {}
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, #CID) == CID and num(string.match(all[i + 1], '^%d+')) <= seq - half then
+      old[#old + 1] = all[i]
     end
   end
+  if #old > 0 then redis.call('HDEL', H, unpack(old)) end
 end
-touch()
+-- The first message creates OUT: every key gets its TTL.
+slide(h[7], f, seq == 1)
+redis.call('HSET', H, unpack(f))
 enqueue(seq)
 return {'ok', seq, off}

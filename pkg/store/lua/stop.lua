@@ -3,7 +3,7 @@
 -- Returns the seq asked to stop, 0 when nothing is waiting for a reply, -1 when there is no
 -- session.
 --
--- KEYS[1..7] and ARGV[1..3]: the session's, named in prelude.lua. No ARGV of its own.
+-- KEYS[1..4] and ARGV[1..4]: the session's, named in prelude.lua. No ARGV of its own.
 
 local h = redis.call('HMGET', H, 'name', 'seq', 'done')
 if not h[1] then return -1 end

@@ -1,6 +1,6 @@
 -- touch_user.lua (Store.touchUser, user.go): count one action of a user against a per-minute
 -- limit and mark the session active in the user's index, pruning the members older than the
--- session TTL.
+-- session TTL (user_step.lua, which exec.go puts before this text).
 -- Returns {'ok'} | {'rate_limited', ms until the window ends}.
 --
 -- KEYS (both on the user's slot, {U}) and ARGV:
@@ -11,12 +11,6 @@ local ttl = tonumber(ARGV[2])   -- the session TTL, ms
 local token = ARGV[3]           -- the session's token
 local limit = tonumber(ARGV[4]) -- the limit per minute, 0 for none
 
-if limit > 0 then
-  local used = tonumber(redis.call('GET', COUNT) or '0') or 0
-  if used >= limit then return {'rate_limited', redis.call('PTTL', COUNT)} end
-  if used == 0 then redis.call('SET', COUNT, 1, 'PX', 60000) else redis.call('INCR', COUNT) end
-end
-redis.call('ZREMRANGEBYSCORE', INDEX, '-inf', '(' .. string.format('%d', now - ttl))
-redis.call('ZADD', INDEX, 'GT', now, token)
-redis.call('PEXPIRE', INDEX, ttl)
+local left = touch_user(INDEX, COUNT, now, ttl, token, limit)
+if left then return {'rate_limited', left} end
 return {'ok'}

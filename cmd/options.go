@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"net/netip"
+	"time"
 
 	"chatbot/pkg/auth"
 	"chatbot/pkg/config"
@@ -106,10 +107,19 @@ func workerOptions(cfg *config.Config) worker.Options {
 		Concurrency:     cfg.Worker.Concurrency,
 		ClaimIdle:       cfg.Worker.ClaimIdle,
 		ShutdownTimeout: cfg.Worker.ShutdownTimeout,
+		DeltaInterval:   deltaInterval(cfg.Worker.DeltaInterval),
 		SystemPrompt:    cfg.LLM.SystemPrompt,
 		History:         cfg.LLM.History,
 		Retry:           llm.Retry{MaxRetries: cfg.LLM.MaxRetries, Timeout: cfg.LLM.Timeout},
 	}
+}
+
+// deltaInterval is worker.delta_interval as worker.Options.DeltaInterval: 0 writes every piece.
+func deltaInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return worker.NoDeltaInterval
+	}
+	return d
 }
 
 // llmConfig is the model the llm.* keys describe.

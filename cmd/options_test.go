@@ -55,6 +55,7 @@ func TestOptionsFromConfig(t *testing.T) {
 		"worker.concurrency":      "21",
 		"worker.claim_idle":       "22s",
 		"worker.shutdown_timeout": "23s",
+		"worker.delta_interval":   "29ms",
 		"worker.metrics_addr":     ":9091", // cmd's own: the probe server of work
 
 		"llm.provider":      "openai",
@@ -145,7 +146,7 @@ func TestOptionsFromConfig(t *testing.T) {
 			Audience: "chat", Leeway: 31 * time.Second, JWKSRefresh: 6 * time.Minute,
 		}},
 		{"worker", workerOptions(cfg), worker.Options{
-			Replicas: 2, Concurrency: 21, ClaimIdle: 22 * time.Second, ShutdownTimeout: 23 * time.Second,
+			Replicas: 2, Concurrency: 21, ClaimIdle: 22 * time.Second, ShutdownTimeout: 23 * time.Second, DeltaInterval: 29 * time.Millisecond,
 			SystemPrompt: "be brief", History: 3, Retry: llm.Retry{MaxRetries: 4, Timeout: 25 * time.Second},
 		}},
 		{"llm", llmConfig(cfg), llm.Config{

@@ -121,6 +121,7 @@ func TestWorkFlags(t *testing.T) {
 		{[]string{"--worker.metrics_addr", "nonsense"}, "worker.metrics_addr: want host:port"},
 		{[]string{"--llm.provider", "gpt"}, "llm.provider"},
 		{[]string{"--worker.claim_idle", "500ms"}, "worker.claim_idle: must be at least 1s"},
+		{[]string{"--worker.delta_interval", "-1ms"}, "worker.delta_interval: want 0 (no coalescing) to 10s"},
 	}
 	for _, c := range cases {
 		args := append([]string{"work", "--redis.url", "redis://127.0.0.1:1/0"}, c.args...)

@@ -59,6 +59,7 @@ type Worker struct {
 	Concurrency     int           `mapstructure:"concurrency"`
 	ClaimIdle       time.Duration `mapstructure:"claim_idle"`
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	DeltaInterval   time.Duration `mapstructure:"delta_interval"`
 	MetricsAddr     string        `mapstructure:"metrics_addr"`
 }
 

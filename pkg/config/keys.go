@@ -47,6 +47,7 @@ var Keys = []Key{
 	{"worker.concurrency", defaults.WorkerConcurrency, "requests in flight per consumer"},
 	{"worker.claim_idle", defaults.WorkerClaimIdle, "how long a request may sit with a dead consumer before another takes it"},
 	{"worker.shutdown_timeout", defaults.WorkerShutdownTimeout, "time to finish in-flight requests on SIGTERM"},
+	{"worker.delta_interval", defaults.WorkerDeltaInterval, "at most one delta event per reply per interval (text is also sent once 256 bytes wait); 0: every piece of the model's output as it comes"},
 	{"worker.metrics_addr", "", "where work serves /metrics, /healthz and /readyz (host:port, e.g. :9091); empty: not served"},
 
 	{"llm.provider", "echo", "echo (offline) or openai (any OpenAI-compatible endpoint)"},

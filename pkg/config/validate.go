@@ -95,6 +95,9 @@ func (c *Config) Validate() error {
 		bad("worker.claim_idle", "must be at least 1s, got %s", c.Worker.ClaimIdle)
 	}
 	positiveDuration("worker.shutdown_timeout", c.Worker.ShutdownTimeout)
+	if c.Worker.DeltaInterval < 0 || c.Worker.DeltaInterval > 10*time.Second {
+		bad("worker.delta_interval", "want 0 (no coalescing) to 10s, got %s", c.Worker.DeltaInterval)
+	}
 	if c.Worker.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.Worker.MetricsAddr); err != nil {
 			bad("worker.metrics_addr", "want host:port or :port, got %q", c.Worker.MetricsAddr)

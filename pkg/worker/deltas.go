@@ -12,7 +12,8 @@ import (
 )
 
 // deltaSink turns the model's output into delta events of one turn, coalesced: the first piece
-// goes at once, then at most one event per DeltaEvery unless DeltaBytes are waiting. Writing
+// goes after firstDeltaWait (at once with no interval), then at most one event per
+// DeltaInterval unless DeltaBytes are waiting. Writing
 // never waits for Redis. close drops what was not sent yet: the message event that follows
 // carries the whole reply, and storing it drops the deltas written (ids).
 type deltaSink struct {
@@ -36,7 +37,7 @@ type deltaSink struct {
 
 func newDeltaSink(c *consumer, t store.Turn, lost context.CancelCauseFunc) *deltaSink {
 	d := &deltaSink{
-		c: c, t: t, lost: lost, every: c.w.opt.DeltaEvery, bytes: c.w.opt.DeltaBytes,
+		c: c, t: t, lost: lost, every: max(c.w.opt.DeltaInterval, 0), bytes: c.w.opt.DeltaBytes,
 		restart: t.Restart,
 		kick:    make(chan struct{}, 1),
 		quit:    make(chan struct{}),
@@ -90,17 +91,27 @@ func (d *deltaSink) take() (string, bool) {
 	return text, restart
 }
 
+// firstDeltaWait is how long the first piece of a reply waits for the rest: a reply the model
+// finishes within it (an instant model, a cached answer) is sent as its message event only,
+// with no delta to write and delete.
+const firstDeltaWait = 2 * time.Millisecond
+
 func (d *deltaSink) loop() {
 	defer close(d.done)
-	var last time.Time
+	var last time.Time // when the last delta was sent
 	for {
 		select {
 		case <-d.quit:
 			return
 		case <-d.kick:
 		}
+		// due: when the text waiting may go (unless DeltaBytes are waiting).
+		due := last.Add(d.every)
+		if last.IsZero() {
+			due = time.Now().Add(min(firstDeltaWait, d.every))
+		}
 		for n := d.pending(); n > 0; n = d.pending() {
-			if wait := d.every - time.Since(last); !last.IsZero() && wait > 0 && n < d.bytes {
+			if wait := time.Until(due); wait > 0 && n < d.bytes {
 				t := time.NewTimer(wait)
 				select {
 				case <-d.quit:
@@ -114,6 +125,7 @@ func (d *deltaSink) loop() {
 			}
 			text, restart := d.take()
 			last = time.Now()
+			due = last.Add(d.every)
 			id, err := d.c.st.EmitDelta(d.c.work, d.t, chat.Event{Type: chat.FrameDelta, ReplyTo: d.t.Message.ID, Text: text, Restart: restart})
 			if err == nil {
 				d.ids = append(d.ids, id)

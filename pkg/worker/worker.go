@@ -53,6 +53,11 @@ type Options struct {
 	History int
 	// Retry is the model call's time limit and retries (llm.timeout, llm.max_retries).
 	Retry llm.Retry
+	// DeltaInterval (worker.delta_interval) coalesces the model's output into delta events: at
+	// most one per interval per reply (and by size, DeltaBytes), so a reply costs Redis a
+	// bounded number of writes per second whatever the model's rate. Default
+	// defaults.WorkerDeltaInterval; NoDeltaInterval: every piece is written as it comes.
+	DeltaInterval time.Duration
 
 	// Tuning, without configuration keys: the defaults suit production; tests shorten them.
 
@@ -65,14 +70,16 @@ type Options struct {
 	// RenewEvery is how often the lease is renewed, and so how soon a stop is seen, while a
 	// reply is generated. Default Lease/3, at most 500ms.
 	RenewEvery time.Duration
-	// DeltaEvery and DeltaBytes coalesce the model's output into delta events: the first piece
-	// goes at once, then at most one event per DeltaEvery unless DeltaBytes are waiting.
-	// Defaults 30ms and 256.
-	DeltaEvery time.Duration
+	// DeltaBytes: a delta goes as soon as this many bytes wait, whatever DeltaInterval says.
+	// Default 256.
 	DeltaBytes int
 	// StatsEvery is how often the group's lag and pending count are sampled. Default 5s.
 	StatsEvery time.Duration
 }
+
+// NoDeltaInterval is the DeltaInterval that writes every piece of a reply as it comes
+// (worker.delta_interval: 0).
+const NoDeltaInterval time.Duration = -1
 
 func (o *Options) defaults() error {
 	if o.Store == nil || o.Model == nil {
@@ -112,8 +119,8 @@ func (o *Options) defaults() error {
 	if o.RenewEvery <= 0 {
 		o.RenewEvery = min(o.Lease/3, 500*time.Millisecond)
 	}
-	if o.DeltaEvery <= 0 {
-		o.DeltaEvery = 30 * time.Millisecond
+	if o.DeltaInterval == 0 {
+		o.DeltaInterval = defaults.WorkerDeltaInterval
 	}
 	if o.DeltaBytes <= 0 {
 		o.DeltaBytes = 256

@@ -109,6 +109,25 @@ func (s *Store) AckRequests(ctx context.Context, p int, ids ...string) error {
 	return nil
 }
 
+var requeueScript = luaScript("requeue.lua")
+
+// Requeue puts consumer's request id of partition p back at the end of its stream: a new
+// request for token up to seq is added and the old one acknowledged, in one step. ok is
+// false when the old one is no longer consumer's (taken over meanwhile; nothing is done).
+func (s *Store) Requeue(ctx context.Context, p int, consumer, id, token string, seq int64) (bool, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	_, err := requeueScript.Exec(ctx, s.rdb, []string{s.keys.Requests(p)},
+		[]string{Group, consumer, id, token, strconv.FormatInt(seq, 10), strconv.Itoa(s.opt.StreamMaxLen)}).ToString()
+	switch {
+	case isNil(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("requeue %s: %w", id, err)
+	}
+	return true, nil
+}
+
 // ClaimRequests takes over, for consumer, up to count requests of partition p that have been
 // pending with any consumer for at least minIdle (XAUTOCLAIM), scanning the pending list from
 // start ("0-0" for the beginning). It returns them, the start of the next scan ("0-0" once the

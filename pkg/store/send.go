@@ -34,7 +34,8 @@ var sendScript = sessionScript("send.lua", "user_step.lua")
 
 // Send queues a user message: one script on the session's slot checks the limits and
 // client_id, gives it the next sequence number, keeps it as pending and writes the ack event;
-// then the request is added to the session's partition stream. On a single Redis (not a
+// then the request is added to the session's partition stream, unless a worker attempt holds
+// the session's lease (it answers everything pending before it lets go). On a single Redis (not a
 // cluster) the script adds the request itself, and with a User takes the user step first: one
 // round trip, and never ErrNotQueued. A duplicate client_id whose message is still unanswered
 // is added to the partition stream again (harmless: workers skip what is done), so a client
@@ -74,6 +75,9 @@ func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim Se
 		out.Seq, _ = rest[0].AsInt64()
 		out.Offset, _ = rest[1].ToString()
 		out.ID = msg.ID
+		if queue, _ := rest[2].AsInt64(); queue == 0 {
+			return out, nil // the lease holder answers it
+		}
 	case "dup":
 		prior, _ := rest[0].ToString()
 		done, _ := rest[1].AsInt64()

@@ -94,13 +94,14 @@ func (c *consumer) read(ctx context.Context, p int) {
 	c.resume(ctx, p)
 	fails := retry.Backoff{Base: 100 * time.Millisecond, Max: 5 * time.Second}
 	for {
-		n := c.gate.wait(ctx, c.parts)
+		n := c.gate.reserve(ctx, c.parts)
 		if n == 0 {
 			return
 		}
 		// Never cancel a blocking read (rueidis closes its connection): it ends within Block.
 		got, err := c.st.ReadRequests(context.WithoutCancel(ctx), p, c.name, n, c.w.opt.Block)
 		if err != nil {
+			c.gate.unreserve(n)
 			c.log.Warn("reading requests failed", "partition", p, "err", err)
 			if !fails.Wait(ctx) {
 				return
@@ -108,7 +109,7 @@ func (c *consumer) read(ctx context.Context, p int) {
 			continue
 		}
 		fails.Reset()
-		c.dispatch(got) // even when ctx ended meanwhile: the handlers hand them back
+		c.dispatch(got, n) // even when ctx ended meanwhile: the handlers hand them back
 		if ctx.Err() != nil {
 			return
 		}
@@ -120,21 +121,21 @@ func (c *consumer) read(ctx context.Context, p int) {
 func (c *consumer) resume(ctx context.Context, p int) {
 	after := "0"
 	for {
-		n := c.gate.wait(ctx, c.parts)
+		n := c.gate.reserve(ctx, c.parts)
 		if n == 0 {
 			return
 		}
 		got, err := c.st.ReadOwnPending(ctx, p, c.name, after, n)
-		if err != nil {
-			c.log.Warn("reading own pending requests failed; they will be taken over after claim_idle", "partition", p, "err", err)
-			return
-		}
-		if len(got) == 0 {
+		if err != nil || len(got) == 0 {
+			c.gate.unreserve(n)
+			if err != nil {
+				c.log.Warn("reading own pending requests failed; they will be taken over after claim_idle", "partition", p, "err", err)
+			}
 			return
 		}
 		c.log.Info("resuming requests left pending by an earlier process of this name", "partition", p, "requests", len(got))
 		after = got[len(got)-1].ID
-		c.dispatch(got)
+		c.dispatch(got, n)
 	}
 }
 
@@ -154,11 +155,11 @@ func (c *consumer) reclaim(ctx context.Context) {
 		case <-tick.C:
 		}
 		for p := range c.parts {
-			free := c.gate.free()
-			if free <= 0 || ctx.Err() != nil {
+			room := c.gate.room()
+			if room <= 0 || ctx.Err() != nil {
 				break
 			}
-			got, next, trimmed, err := c.st.ClaimRequests(ctx, p, c.name, c.w.opt.ClaimIdle, cursor[p], free)
+			got, next, trimmed, err := c.st.ClaimRequests(ctx, p, c.name, c.w.opt.ClaimIdle, cursor[p], room)
 			if err != nil {
 				c.log.Warn("taking over idle requests failed", "partition", p, "err", err)
 				continue
@@ -171,8 +172,8 @@ func (c *consumer) reclaim(ctx context.Context) {
 			if len(got) > 0 {
 				c.log.Info("took over requests of a consumer that stopped", "partition", p, "requests", len(got))
 				c.w.metrics.reclaimed.Add(float64(len(got)))
-				c.dispatch(got)
 			}
+			c.dispatch(got, 0)
 		}
 	}
 }
@@ -218,13 +219,16 @@ func (c *consumer) keepAlive(ctx context.Context) {
 	}
 }
 
-// dispatch starts a handler for each request not already held here.
-func (c *consumer) dispatch(entries []store.RequestEntry) {
+// dispatch starts a handler for each request not already held here, in the room reserved for
+// them (reserved; the rest is given back), or beyond it (a takeover).
+func (c *consumer) dispatch(entries []store.RequestEntry, reserved int) {
+	defer func() { c.gate.unreserve(reserved) }()
 	for _, e := range entries {
 		if !c.held.add(e.Partition, e.ID) {
 			continue
 		}
-		c.gate.add()
+		c.gate.hold(reserved > 0)
+		reserved--
 		c.handlers.Go(func() {
 			defer c.gate.done()
 			defer c.held.remove(e.Partition, e.ID)

@@ -18,6 +18,8 @@ type metrics struct {
 	reclaimed    prometheus.Counter
 	handedBack   prometheus.Counter
 	covered      prometheus.Counter
+	yielded      prometheus.Counter
+	slotWait     prometheus.Histogram
 	lost         prometheus.Counter
 	retries      prometheus.Counter
 	modelSeconds *prometheus.HistogramVec
@@ -44,6 +46,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Requests handed back unfinished at shutdown, for another consumer to take at once."}),
 		covered: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_covered_total",
 			Help: "Requests acknowledged at once because another attempt was working on their session (it answers them; its own request stays pending until the session is idle)."}),
+		yielded: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_yielded_total",
+			Help: "Sessions with more to answer whose request was put back at the end of its stream, so that requests waiting for a slot get one (fair share)."}),
+		slotWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chatbot_worker_slot_wait_seconds",
+			Help: "Time from a request's entry in its stream to a worker slot working on it.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 		lost: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_lost_total",
 			Help: "Requests another consumer took over while this one still held them (its keep-alive came too late)."}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_llm_retries_total",
@@ -59,7 +65,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.processed, m.failed, m.dead, m.turns, m.inFlight, m.reclaimed,
-			m.handedBack, m.covered, m.lost, m.retries, m.modelSeconds, m.firstToken, m.lag, m.pending} {
+			m.handedBack, m.covered, m.yielded, m.slotWait, m.lost, m.retries, m.modelSeconds, m.firstToken, m.lag, m.pending} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

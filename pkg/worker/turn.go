@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"time"
 
 	"chatbot/pkg/chat"
@@ -33,6 +35,10 @@ const (
 	// acked: answered, and acknowledged by the same step that stored its turn
 	// (store.FinishTurnAck, on a single Redis).
 	acked
+	// requeued: its session has more to answer, but requests wait for a slot: it was put back at
+	// the end of its stream (a new request, this one acknowledged) and the lease released. (Or
+	// another consumer had taken it over: that one answers.) Nothing more to do with it.
+	requeued
 	// covered: another attempt holds the session's lease; it answers this message too, and its
 	// own request stays pending until nothing is. It is acknowledged now rather than holding a
 	// slot while it waits.
@@ -65,6 +71,9 @@ func (c *consumer) handle(e store.RequestEntry) {
 		return
 	}
 	defer func() { <-c.slot }()
+	if at, ok := entryTime(e.ID); ok {
+		c.w.metrics.slotWait.Observe(max(time.Since(at), 0).Seconds())
+	}
 	c.w.metrics.inFlight.Inc()
 	defer c.w.metrics.inFlight.Dec()
 	defer func() {
@@ -82,6 +91,8 @@ func (c *consumer) handle(e store.RequestEntry) {
 	case covered:
 		c.w.metrics.covered.Inc()
 		c.ack(e)
+	case requeued:
+		c.w.metrics.yielded.Inc()
 	case answered, gone, deadLettered:
 		c.ack(e)
 	}
@@ -182,6 +193,12 @@ func (c *consumer) converse(j job, t store.Turn) outcome {
 			c.release(t)
 			return again
 		}
+		if c.gate.isStarved() {
+			// Requests wait for room: let them have this slot, and the session its turn after them.
+			if o := c.yield(j, t); o != again {
+				return o
+			}
+		}
 		next, state, err := c.st.BeginTurn(c.work, t.Token, t.Holder, 2*c.w.opt.History, c.w.opt.Lease)
 		switch {
 		case damaged(next, state, err):
@@ -195,6 +212,35 @@ func (c *consumer) converse(j job, t store.Turn) outcome {
 		}
 		t = next
 	}
+}
+
+// yield gives the session back after a turn, while it has more to answer: the lease is
+// released, then the request is put back at the end of its stream (store.Requeue), so the
+// requests read before it get a slot first. The lease goes first: while it is held, a message
+// sent to the session queues no request. again: the requeue failed, the lease is taken anew.
+func (c *consumer) yield(j job, t store.Turn) outcome {
+	c.release(t)
+	ok, err := c.st.Requeue(context.WithoutCancel(c.work), j.e.Partition, c.name, j.e.ID, t.Token, max(j.req.Seq, t.Seq+1))
+	switch {
+	case err != nil:
+		c.log.Warn("putting a request back failed; going on with its session", "request", j.e.ID, "err", err)
+		return again
+	case !ok:
+		// Another consumer took the request over meanwhile: it answers the session. Not ours to
+		// acknowledge.
+		c.log.Warn("a request was taken over while held here (keep-alive too late)", "request", j.e.ID)
+	}
+	return requeued
+}
+
+// entryTime is the time in a stream entry ID ("ms-seq"): when the entry was added.
+func entryTime(id string) (time.Time, bool) {
+	msPart, _, _ := strings.Cut(id, "-")
+	ms, err := strconv.ParseInt(msPart, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms), true
 }
 
 // answer generates and stores the reply to turn t. A nil error: stored. Otherwise the turn was

@@ -1,12 +1,15 @@
 -- send.lua (Store.Send, send.go): queue one user message. Checks the client_id (a resend
 -- returns the first send's record and queues nothing new), limits.max_pending (seq - done)
 -- and limits.messages_per_minute; then takes the next seq, appends the message to PEND and
--- writes the ack event. On a single Redis (not a cluster: every key is on the one node) the
--- caller also gives the session's request stream, and the script adds the request itself, so
--- send is one round trip and one atomic step; with auth.mode jwt it then also gives the user's
+-- writes the ack event. A message sent while a worker attempt holds the session's lease needs
+-- no request: the holder answers everything pending before it lets go (its own request stays
+-- pending until then, and is taken over if it dies). Otherwise, on a single Redis (not a
+-- cluster: every key is on the one node) the caller also gives the session's request stream,
+-- and the script adds the request itself, so send is one round trip and one atomic step; with auth.mode jwt it then also gives the user's
 -- keys and the script takes the user step first (user_step.lua). The session's first message
 -- gives it its title (auth.mode jwt).
--- Returns {'ok', seq, ack offset} | {'dup', "seq id offset" of the first send, done} |
+-- Returns {'ok', seq, ack offset, queue 0|1 (a request is needed: the script added it when
+-- given REQS)} | {'dup', "seq id offset" of the first send, done} |
 -- {'expired'} | {'too_many_pending'} | {'rate_limited', ms until the window ends} |
 -- {'user_rate_limited', ms until the user's window ends}.
 --
@@ -45,14 +48,14 @@ if INDEX then
   local left = touch_user(INDEX, COUNT, NOW, TTL, token, user_limit)
   if left then return {'user_rate_limited', left} end
 end
-local h = redis.call('HMGET', H, 'name', 'seq', 'done', 'last', 'rate', 'rate_end', 'expires', CID .. cid)
+local h = redis.call('HMGET', H, 'name', 'seq', 'done', 'last', 'rate', 'rate_end', 'expires', 'lease', 'until', CID .. cid)
 if not h[1] then return {'expired'} end
 local seq = num(h[2])
 local done = num(h[3])
-if cid ~= '' and h[8] then
-  local pseq = num(string.match(h[8], '^%d+'))
+if cid ~= '' and h[10] then
+  local pseq = num(string.match(h[10], '^%d+'))
   if pseq > done then enqueue(pseq) end
-  return {'dup', h[8], done}
+  return {'dup', h[10], done}
 end
 if seq - done >= max_pending then return {'too_many_pending'} end
 -- The rate window: 'rate' messages since the window began, until 'rate_end' (Unix ms).
@@ -86,5 +89,6 @@ end
 -- The first message creates OUT: every key gets its TTL.
 slide(h[7], f, seq == 1)
 redis.call('HSET', H, unpack(f))
+if (h[8] or '') ~= '' and num(h[9]) > NOW then return {'ok', seq, off, 0} end
 enqueue(seq)
-return {'ok', seq, off}
+return {'ok', seq, off, 1}

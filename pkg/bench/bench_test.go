@@ -100,6 +100,26 @@ func TestRunCountsMissingReplies(t *testing.T) {
 	}
 }
 
+// A session starved for the whole window shows, though it gives no latency sample: as a
+// session with no reply, and its message as unanswered at the end.
+func TestRunCountsStarvedSessions(t *testing.T) {
+	t.Parallel()
+	srv := newFakeServe(t, &fakeServe{starve: "tok1"})
+	res, err := Run(context.Background(), Options{URL: srv.URL, Sessions: 3, Pipeline: 1,
+		Duration: 300 * time.Millisecond, Warmup: -1, Drain: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.NoReply != 1 || res.Unanswered != 1 || res.SessionWorst.N != 2 || res.Turns == 0 {
+		t.Fatalf("no reply %d, unanswered %d, worst %+v, turns %d: want the starved session counted", res.NoReply, res.Unanswered, res.SessionWorst, res.Turns)
+	}
+	var out strings.Builder
+	res.Print(&out)
+	if !strings.Contains(out.String(), "1 of 3 sessions got no reply in the window; 1 messages unanswered at the end") {
+		t.Fatalf("report:\n%s", out.String())
+	}
+}
+
 func TestRunFailsWithoutServer(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -23,8 +23,9 @@ type fakeServe struct {
 	// refuseEvery makes every n-th message of a socket an error frame (rate_limited) with no
 	// reply; 0 refuses none.
 	refuseEvery int
-	// silent never answers messages.
+	// silent never answers messages; starve never answers those of this session token.
 	silent bool
+	starve string
 	// delay is the model's time per reply.
 	delay time.Duration
 
@@ -117,7 +118,7 @@ func (f *fakeServe) chat(w http.ResponseWriter, r *http.Request) {
 		if stream {
 			write(map[string]any{"type": "ack", "id": id, "client_id": cmd.ClientID, "offset": off()})
 		}
-		if f.silent {
+		if f.silent || r.URL.Query().Get("token") == f.starve {
 			continue
 		}
 		go func() {

@@ -53,6 +53,14 @@ type Result struct {
 	// Sent = Turns + their sum; the others (closed_CODE, dial_*, token_*, client_behind, ...)
 	// for the whole run.
 	Errors map[string]int64 `json:"errors"`
+	// Sessions' own view, so that a starved session shows even when it produced no sample:
+	// SessionWorst summarizes each session's worst reply latency in the window (one sample per
+	// session that had a reply), NoReply is how many sessions got no reply to a message due
+	// in the window (or sent before it and answered in none), and Unanswered is how many
+	// messages, whenever sent, still had no reply at the end of the drain.
+	SessionWorst Summary `json:"session_worst"`
+	NoReply      int     `json:"sessions_no_reply"`
+	Unanswered   int64   `json:"unanswered"`
 	// RoundTrips is what MONITOR saw, with RedisMonitor.
 	RoundTrips *RoundTrips `json:"round_trips,omitempty"`
 	// Frames counts the frames received by every socket, by type.
@@ -144,13 +152,21 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		mon.stop()
 	}
 
+	var worst []time.Duration
 	for _, s := range sessions {
 		s.mu.Lock()
 		for _, m := range s.waiting {
 			rec.addMsgError(m.at, "no_reply")
 		}
+		res.Unanswered += int64(len(s.waiting))
+		if s.replies == 0 {
+			res.NoReply++
+		} else {
+			worst = append(worst, s.worst)
+		}
 		s.mu.Unlock()
 	}
+	res.SessionWorst = summarize(worst)
 	rec.over.Store(true) // from now on a socket that ends is no error
 	closeAll(sessions)
 	stopReading()

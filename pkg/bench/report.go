@@ -48,6 +48,8 @@ func (r *Result) Print(w io.Writer) {
 		r.URL, r.Sessions, r.SocketsPerSession, mode, r.Stream, r.DurationSec, r.WarmupSec, r.SetupSec, r.SourceAddrs)
 	fmt.Fprintf(w, "  turns:       %d of %d sent = %.1f turns/s\n", r.Turns, r.Sent, r.TurnsPerSec)
 	fmt.Fprintf(w, "  reply:       %s\n", r.Latency)
+	fmt.Fprintf(w, "  per session: worst reply %s; %d of %d sessions got no reply in the window; %d messages unanswered at the end\n",
+		r.SessionWorst.Brief(), r.NoReply, r.Sessions, r.Unanswered)
 	if r.Ack != nil {
 		fmt.Fprintf(w, "  ack:         %s\n", *r.Ack)
 	}

@@ -29,6 +29,8 @@ type session struct {
 	waiting []*message
 	seq     int
 	dead    bool
+	replies int           // replies to messages due in the measured window
+	worst   time.Duration // the longest of them
 }
 
 // message is one sent message waiting for its reply.
@@ -162,6 +164,10 @@ func (s *session) handle(f frame, now time.Time) {
 			s.rec.addMsgError(m.at, f.Code)
 		} else {
 			s.rec.addTurn(m.at, now)
+			if s.rec.counts(m.at) {
+				s.replies++
+				s.worst = max(s.worst, now.Sub(m.at))
+			}
 		}
 		s.credit(0)
 	case f.Type == "error":

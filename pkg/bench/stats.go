@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -140,3 +141,11 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Brief is the median and the maximum, for a summary of one sample per thing (a session).
+func (s Summary) Brief() string {
+	if s.N == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("p50 %.2fms max %.2fms (n=%d)", s.P50, s.Max, s.N)
+}

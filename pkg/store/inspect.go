@@ -348,6 +348,7 @@ func (s *Store) FindMessage(ctx context.Context, token, id string) (msg chat.Mes
 	res := s.rdb.DoMulti(ctx,
 		s.rdb.B().Lrange().Key(s.keys.Messages(token)).Start(0).Stop(-1).Build(),
 		s.rdb.B().Lrange().Key(s.keys.Pending(token)).Start(0).Stop(-1).Build(),
+		s.rdb.B().Hmget().Key(s.keys.Session(token)).Field("done", "base").Build(),
 	)
 	hist, err := res[0].AsStrSlice()
 	if err != nil && !isNil(err) {
@@ -356,6 +357,18 @@ func (s *Store) FindMessage(ctx context.Context, token, id string) (msg chat.Mes
 	pend, err := res[1].AsStrSlice()
 	if err != nil && !isNil(err) {
 		return msg, false, false, false, fmt.Errorf("read pending: %w", err)
+	}
+	// Pending keeps the answered messages after seq base until a batch is trimmed: those
+	// before done are not waiting.
+	if h, err := res[2].ToArray(); err == nil && len(h) == 2 {
+		done, _ := h[0].ToString()
+		base, berr := h[1].ToString()
+		if berr != nil {
+			base = done // a session written before 'base' kept only the unanswered messages
+		}
+		if skip := atoi(done) - atoi(base); skip > 0 {
+			pend = pend[min(int(skip), len(pend)):]
+		}
 	}
 	for _, m := range decodeMessages(pend) {
 		if m.ID == id {

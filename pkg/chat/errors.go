@@ -13,6 +13,10 @@ const (
 	// CodeUnavailable: Redis could not take a command, so the frame was not acted on (or, with
 	// reply_to, the message is kept but not yet queued: resend it with the same client_id).
 	CodeUnavailable = "unavailable"
+	// CodeCannotRegenerate: a regenerate command was refused, because a reply is being written
+	// (or messages wait for theirs) or because the conversation has no last message to answer
+	// again. Nothing was queued.
+	CodeCannotRegenerate = "cannot_regenerate"
 )
 
 // Errors of DecodeClientFrame. ErrEmptyMessage means the message has no text;

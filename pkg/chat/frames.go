@@ -30,7 +30,11 @@ type Event struct {
 	Code      string     `json:"code,omitempty"`
 	Stopped   bool       `json:"stopped,omitempty"`
 	Restart   bool       `json:"restart,omitempty"`
-	Offset    string     `json:"offset,omitempty"`
+	// Replaces is set on the ack of a regenerate command and on the message event of the
+	// reply it produced: the id of the reply the new one replaces in the history ("" when the
+	// message answered again had none: its turn failed).
+	Replaces string `json:"replaces,omitempty"`
+	Offset   string `json:"offset,omitempty"`
 }
 
 // MarshalJSON writes the frame, with "msg" always present on message and error frames (a
@@ -82,8 +86,9 @@ func WithOffset(body []byte, id string) []byte {
 
 // Client-frame commands.
 const (
-	CmdMessage = "message"
-	CmdStop    = "stop"
+	CmdMessage    = "message"
+	CmdStop       = "stop"
+	CmdRegenerate = "regenerate"
 )
 
 // MaxClientIDBytes bounds a client_id.
@@ -101,8 +106,8 @@ const maxJSONDepth = 8
 
 // DecodeClientFrame reads one text frame from a client. Text that does not start with '{'
 // (after leading white space) is a plain user message, as the tutorial's clients send. A JSON
-// object is a command: message (msg, client_id) or stop. The message text is returned as sent;
-// a message that is blank gives ErrEmptyMessage.
+// object is a command: message (msg, client_id), stop, or regenerate (client_id). The message
+// text is returned as sent; a message that is blank gives ErrEmptyMessage.
 func DecodeClientFrame(data []byte) (Command, error) {
 	if c, ok := decodeMessageCommandFast(data); ok {
 		return c, nil
@@ -153,7 +158,7 @@ func decodeClientFrame(data []byte) (Command, error) {
 	dec := json.NewDecoder(strings.NewReader(trimmed))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return Command{}, errBad("want {\"type\":\"message\",\"msg\":\"...\"} or {\"type\":\"stop\"}")
+		return Command{}, errBad("want {\"type\":\"message\",\"msg\":\"...\"}, {\"type\":\"stop\"} or {\"type\":\"regenerate\"}")
 	}
 	// dec.More() would miss a stray '}' or ']': only the end of input may follow.
 	if _, err := dec.Token(); err != io.EOF {
@@ -170,8 +175,16 @@ func decodeClientFrame(data []byte) (Command, error) {
 		return c, nil
 	case CmdStop:
 		return Command{Type: CmdStop}, nil
+	case CmdRegenerate:
+		if len(c.ClientID) > MaxClientIDBytes {
+			return Command{}, errBad("client_id longer than 128 bytes")
+		}
+		if c.Msg != "" {
+			return Command{}, errBad("regenerate takes no msg: it answers the last message again")
+		}
+		return Command{Type: CmdRegenerate, ClientID: c.ClientID}, nil
 	default:
-		return Command{}, errBad("unknown type: want message or stop")
+		return Command{}, errBad("unknown type: want message, stop or regenerate")
 	}
 }
 

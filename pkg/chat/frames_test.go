@@ -31,6 +31,8 @@ func TestDecodeClientFrame(t *testing.T) {
 		{"client_id of exactly 128 bytes", `{"type":"message","msg":"x","client_id":"` + strings.Repeat("c", 128) + `"}`, chat.Command{Type: chat.CmdMessage, Msg: "x", ClientID: strings.Repeat("c", 128)}, nil},
 		{"stop", `{"type":"stop"}`, chat.Command{Type: chat.CmdStop}, nil},
 		{"stop ignores msg", `{"type":"stop","msg":"x","client_id":"y"}`, chat.Command{Type: chat.CmdStop}, nil},
+		{"regenerate", `{"type":"regenerate","client_id":"r-1"}`, chat.Command{Type: chat.CmdRegenerate, ClientID: "r-1"}, nil},
+		{"regenerate without client_id", `{"type":"regenerate"}`, chat.Command{Type: chat.CmdRegenerate}, nil},
 
 		{"empty", "", chat.Command{}, chat.ErrEmptyMessage},
 		{"blank", " \t\r\n ", chat.Command{}, chat.ErrEmptyMessage},
@@ -52,6 +54,8 @@ func TestDecodeClientFrame(t *testing.T) {
 		{"invalid UTF-8 text", "caf\xe9", chat.Command{}, chat.ErrBadFrame},
 		{"invalid UTF-8 in JSON", "{\"type\":\"message\",\"msg\":\"\xff\"}", chat.Command{}, chat.ErrBadFrame},
 		{"client_id too long", `{"type":"message","msg":"x","client_id":"` + strings.Repeat("c", 129) + `"}`, chat.Command{}, chat.ErrBadFrame},
+		{"regenerate client_id too long", `{"type":"regenerate","client_id":"` + strings.Repeat("c", 129) + `"}`, chat.Command{}, chat.ErrBadFrame},
+		{"regenerate with a msg", `{"type":"regenerate","msg":"x"}`, chat.Command{}, chat.ErrBadFrame},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := chat.DecodeClientFrame([]byte(tc.frame))

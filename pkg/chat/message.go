@@ -7,13 +7,17 @@ import (
 )
 
 // DecodeMessage decodes a Message from its JSON, as kept in the history and pending lists.
-// It gives exactly what json.Unmarshal gives. The messages a worker reads for every turn were
-// written by json.Marshal, so their shape is known: fields in declaration order, no white
-// space, strings without escapes for most text. Those are read directly (a tenth of the time
-// of encoding/json); anything else goes through json.Unmarshal.
+// It gives exactly what json.Unmarshal gives, but for a pending Regeneration, which is no
+// Message: ErrRegeneration. The messages a worker reads for every turn were written by
+// json.Marshal, so their shape is known: fields in declaration order, no white space, strings
+// without escapes for most text. Those are read directly (a tenth of the time of
+// encoding/json); anything else goes through json.Unmarshal.
 func DecodeMessage(data []byte) (Message, error) {
 	if m, ok := decodeMessageFast(data); ok {
 		return m, nil
+	}
+	if IsRegeneration(data) {
+		return Message{}, ErrRegeneration
 	}
 	var m Message
 	err := json.Unmarshal(data, &m)

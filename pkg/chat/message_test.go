@@ -2,6 +2,7 @@ package chat_test
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -71,6 +72,12 @@ func FuzzDecodeMessage(f *testing.F) {
 		var want chat.Message
 		wantErr := json.Unmarshal(data, &want)
 		got, err := chat.DecodeMessage(data)
+		if chat.IsRegeneration(data) {
+			if !errors.Is(err, chat.ErrRegeneration) {
+				t.Fatalf("DecodeMessage(%q) of a regeneration: %v, want ErrRegeneration", data, err)
+			}
+			return
+		}
 		if (err == nil) != (wantErr == nil) {
 			t.Fatalf("DecodeMessage(%q): err %v, json.Unmarshal err %v", data, err, wantErr)
 		}
@@ -78,4 +85,34 @@ func FuzzDecodeMessage(f *testing.F) {
 			t.Fatalf("DecodeMessage(%q) = %#v, json.Unmarshal %#v", data, got, want)
 		}
 	})
+}
+
+// A pending regeneration is no message: DecodeMessage refuses it (so the readers of the
+// pending list skip it), DecodeRegeneration reads it and the message it answers again.
+func TestRegenerationEntry(t *testing.T) {
+	t.Parallel()
+	human := `{"id":"h1","role":"human","msg":"hi","timestamp":"2025-01-02T03:04:05Z","client_id":"c1"}`
+	head, err := chat.RegenerationHead("r1", "c2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What regenerate.lua adds: the reply replaced, the message, the closing brace.
+	raw := head + `,"replaces":"b1","message":` + human + `}`
+	if _, err := chat.DecodeMessage([]byte(raw)); !errors.Is(err, chat.ErrRegeneration) {
+		t.Fatalf("DecodeMessage(regeneration) err = %v, want ErrRegeneration", err)
+	}
+	r, m, err := chat.DecodeRegeneration([]byte(raw))
+	if err != nil || r.ID != "r1" || r.ClientID != "c2" || r.Replaces != "b1" || m.ID != "h1" || m.Msg != "hi" || m.ClientID != "c1" {
+		t.Fatalf("DecodeRegeneration = %+v, %+v, %v", r, m, err)
+	}
+	for _, bad := range []string{
+		human, // not a regeneration
+		head + `,"message":{"id":"b1","role":"bot","msg":"x","timestamp":"2025-01-02T03:04:05Z"}}`, // of a reply
+		head + `,"message":"x"}`,
+		head + `}`,
+	} {
+		if _, _, err := chat.DecodeRegeneration([]byte(bad)); err == nil {
+			t.Errorf("DecodeRegeneration(%s): no error", bad)
+		}
+	}
 }

@@ -15,7 +15,7 @@ var ACLCommands = []string{
 	"evalsha", "eval",
 	"exists", "del", "pexpire", "pttl", "get", "set", "incr",
 	"hset", "hget", "hmget", "hdel", "hgetall",
-	"lrange", "lindex", "rpush", "ltrim", "llen",
+	"lrange", "lindex", "lset", "rpush", "ltrim", "llen",
 	"xadd", "xdel", "publish",
 	// The index of a user's sessions (auth.mode jwt: user.go).
 	"zadd", "zrem", "zremrangebyscore", "zrange",

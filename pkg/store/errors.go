@@ -41,6 +41,14 @@ var (
 	// nothing).
 	ErrStaleTurn = errors.New("turn already answered")
 
+	// ErrBusy means a regenerate was refused because something of the session is pending: a
+	// reply is being written, or messages wait for theirs (Regenerate).
+	ErrBusy = errors.New("a reply is being written")
+
+	// ErrNothingToRegenerate means a regenerate was refused because the history does not end
+	// with a user message (and its reply) to answer again (Regenerate).
+	ErrNothingToRegenerate = errors.New("nothing to regenerate")
+
 	// ErrBadCursor means a ListSessions cursor that this store did not make.
 	ErrBadCursor = errors.New("invalid cursor")
 )

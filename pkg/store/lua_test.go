@@ -66,6 +66,10 @@ func TestLuaSharedNames(t *testing.T) {
 		"ReqFieldSeq":   chat.ReqFieldSeq,
 		"NotifyDeleted": chat.NotifyDeleted,
 		"FrameAck":      chat.FrameAck,
+		"RoleHuman":     chat.RoleHuman,
+		"RoleBot":       chat.RoleBot,
+
+		"RegenerationPrefix": chat.RegenerationPrefix,
 	}
 	decl := regexp.MustCompile(`(?m)^local (\w+) = '([^']*)' +-- chat\.(\w+)\b`)
 	declared := map[string]string{} // Go constant -> file

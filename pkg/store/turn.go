@@ -34,8 +34,11 @@ type Turn struct {
 	Seq     int64
 	Message chat.Message   // the user's message
 	History []chat.Message // earlier messages, oldest first
-	Restart bool           // an earlier attempt at this turn began (and may have streamed)
-	Stop    bool           // the user asked to stop before it began
+	// Regen is set when the turn answers a regenerate command: Message (the history's last user
+	// message) again, its reply to replace Regen.Replaces. History then ends before Message.
+	Regen   *chat.Regeneration
+	Restart bool // an earlier attempt at this turn began (and may have streamed)
+	Stop    bool // the user asked to stop before it began
 	// Deltas are the IDs of the delta events written for this turn (EmitDelta): storing the
 	// turn drops them, since its message event has the whole reply.
 	Deltas []string
@@ -73,7 +76,14 @@ func (s *Store) BeginTurn(ctx context.Context, token, holder string, historyN in
 	t.Seq, _ = rest[0].AsInt64()
 	raw, _ := rest[1].ToString()
 	t.raw = raw
-	if raw != "" {
+	switch {
+	case chat.IsRegeneration([]byte(raw)):
+		r, m, err := chat.DecodeRegeneration([]byte(raw))
+		if err != nil {
+			return t, TurnReady, fmt.Errorf("begin turn: %w: %w", ErrDamagedMessage, err)
+		}
+		t.Regen, t.Message = &r, m
+	case raw != "":
 		if t.Message, err = chat.DecodeMessage([]byte(raw)); err != nil {
 			return t, TurnReady, fmt.Errorf("begin turn: %w: %w", ErrDamagedMessage, err)
 		}
@@ -83,6 +93,15 @@ func (s *Store) BeginTurn(ctx context.Context, token, holder string, historyN in
 	t.Restart, t.Stop = restart == 1, stop == 1
 	hist, _ := rest[4].AsStrSlice()
 	t.History = decodeMessages(hist)
+	if t.Regen != nil {
+		// The message answered again, and the reply it replaces, are the history's last.
+		for i := len(t.History) - 1; i >= 0; i-- {
+			if t.History[i].ID == t.Message.ID {
+				t.History = t.History[:i]
+				break
+			}
+		}
+	}
 	return t, TurnReady, nil
 }
 
@@ -123,7 +142,8 @@ type RequestRef struct {
 }
 
 // FinishTurn stores a turn in one step: the user's message moves from pending to the history,
-// followed by answer (nil when the turn failed), the turn is marked done, ev (the message or
+// followed by answer (nil when the turn failed; a regeneration's answer replaces the reply it
+// names, and one that failed leaves it there), the turn is marked done, ev (the message or
 // error event) is written and the turn's deltas (t.Deltas) are dropped. ErrLeaseLost: another attempt owns the session; ErrSessionNotFound:
 // it was deleted or expired; ErrStaleTurn: the turn was answered already (nothing is stored).
 func (s *Store) FinishTurn(ctx context.Context, t Turn, answer *chat.Message, ev chat.Event) (Finished, error) {

@@ -29,10 +29,11 @@ type metrics struct {
 
 // Frame types counted by frames_in: what a client sent.
 const (
-	inMessage = "message"
-	inStop    = "stop"
-	inInvalid = "invalid"
-	inBinary  = "binary"
+	inMessage    = "message"
+	inStop       = "stop"
+	inRegenerate = "regenerate"
+	inInvalid    = "invalid"
+	inBinary     = "binary"
 )
 
 func newMetrics(reg prometheus.Registerer, subscribed func() float64) *metrics {
@@ -44,7 +45,7 @@ func newMetrics(reg prometheus.Registerer, subscribed func() float64) *metrics {
 			Name: "chatbot_web_sessions", Help: "Sessions with at least one socket on this process.",
 		}),
 		framesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "chatbot_web_frames_in_total", Help: "Frames received from clients, by type (message, stop, invalid, binary).",
+			Name: "chatbot_web_frames_in_total", Help: "Frames received from clients, by type (message, stop, regenerate, invalid, binary).",
 		}, []string{"type"}),
 		framesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chatbot_web_frames_out_total", Help: "Frames written to clients, by type (message, ack, delta, error).",

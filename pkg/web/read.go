@@ -57,6 +57,9 @@ func (sock *socket) handle(data []byte) bool {
 	case cmd.Type == chat.CmdStop:
 		sock.srv.met.framesIn.WithLabelValues(inStop).Inc()
 		return sock.stop()
+	case cmd.Type == chat.CmdRegenerate:
+		sock.srv.met.framesIn.WithLabelValues(inRegenerate).Inc()
+		return sock.regenerate(cmd)
 	default:
 		sock.srv.met.framesIn.WithLabelValues(inMessage).Inc()
 		return sock.send(cmd)
@@ -69,13 +72,7 @@ func (sock *socket) handle(data []byte) bool {
 // window ends, and limits.messages_per_minute_per_ip is counted in this process.
 func (sock *socket) send(cmd chat.Command) bool {
 	srv := sock.srv
-	if now := time.Now(); now.Before(sock.limitedUntil) {
-		sock.sendError(chat.CodeRateLimited, sock.limitedMsg, cmd.ClientID)
-		return true
-	}
-	if ok, wait := srv.msgLim.allow(sock.client.key); !ok {
-		sock.rateLimited(wait, fmt.Sprintf("Too many messages from this address (limit %d per minute): wait %s",
-			srv.opt.MessagesPerMinutePerIP, wait.Round(time.Second)), cmd.ClientID)
+	if sock.limited(cmd.ClientID) {
 		return true
 	}
 	msg := chat.Message{
@@ -97,15 +94,7 @@ func (sock *socket) send(cmd chat.Command) bool {
 		sock.closeSync(websocket.StatusPolicyViolation, reasonAuth)
 		return false
 	case errors.Is(err, store.ErrRateLimited):
-		limit := srv.opt.MessagesPerMinute
-		var wait time.Duration
-		if rl := (*store.RateLimitError)(nil); errors.As(err, &rl) {
-			wait = rl.RetryAfter
-			if rl.User {
-				limit = srv.opt.MessagesPerMinutePerUser
-			}
-		}
-		sock.rateLimited(wait, fmt.Sprintf("%s (limit %d per minute)", capitalize(err.Error()), limit), cmd.ClientID)
+		sock.storeRateLimited(err, cmd.ClientID)
 	case errors.Is(err, store.ErrTooManyPending):
 		sock.sendError(chat.CodeTooManyPending, fmt.Sprintf("Too many messages waiting for a reply (limit %d): wait for a reply", srv.opt.MaxPending), cmd.ClientID)
 	case errors.Is(err, store.ErrNotQueued):
@@ -116,6 +105,72 @@ func (sock *socket) send(cmd chat.Command) bool {
 	default:
 		srv.log.Warn("sending a message failed", "session", tokenHash(sock.token), "err", err)
 		sock.sendError(chat.CodeUnavailable, "Message not sent: service unavailable, try again", cmd.ClientID)
+	}
+	return true
+}
+
+// limited answers a message or regenerate command with rate_limited, and reports true, when it
+// is over a limit that needs no Redis call: the window this socket was told of, or
+// limits.messages_per_minute_per_ip (counted in this process).
+func (sock *socket) limited(clientID string) bool {
+	srv := sock.srv
+	if now := time.Now(); now.Before(sock.limitedUntil) {
+		sock.sendError(chat.CodeRateLimited, sock.limitedMsg, clientID)
+		return true
+	}
+	if ok, wait := srv.msgLim.allow(sock.client.key); !ok {
+		sock.rateLimited(wait, fmt.Sprintf("Too many messages from this address (limit %d per minute): wait %s",
+			srv.opt.MessagesPerMinutePerIP, wait.Round(time.Second)), clientID)
+		return true
+	}
+	return false
+}
+
+// storeRateLimited answers a store.ErrRateLimited: the session's limit, or the user's.
+func (sock *socket) storeRateLimited(err error, clientID string) {
+	limit := sock.srv.opt.MessagesPerMinute
+	var wait time.Duration
+	if rl := (*store.RateLimitError)(nil); errors.As(err, &rl) {
+		wait = rl.RetryAfter
+		if rl.User {
+			limit = sock.srv.opt.MessagesPerMinutePerUser
+		}
+	}
+	sock.rateLimited(wait, fmt.Sprintf("%s (limit %d per minute)", capitalize(err.Error()), limit), clientID)
+}
+
+// regenerate asks for the last reply again. Its ack (with reply_to and replaces), the new
+// reply's deltas and its message event come back through the session's events; a refusal is
+// an error frame to this socket: cannot_regenerate while a reply is being written or when
+// there is nothing to regenerate, or a rate limit (a regeneration counts as a message).
+func (sock *socket) regenerate(cmd chat.Command) bool {
+	srv := sock.srv
+	if sock.limited(cmd.ClientID) {
+		return true
+	}
+	start := time.Now()
+	_, err := srv.st.Regenerate(context.Background(), sock.token, uuid.NewString(), cmd.ClientID, store.SendLimits{
+		MessagesPerMinute: srv.opt.MessagesPerMinute,
+		User:              sock.user, MessagesPerMinutePerUser: srv.opt.MessagesPerMinutePerUser,
+	})
+	srv.met.enqueue.Observe(time.Since(start).Seconds())
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrSessionNotFound):
+		sock.closeSync(websocket.StatusPolicyViolation, reasonAuth)
+		return false
+	case errors.Is(err, store.ErrBusy):
+		sock.sendError(chat.CodeCannotRegenerate, "A reply is being written: wait for it (or stop it), then regenerate", cmd.ClientID)
+	case errors.Is(err, store.ErrNothingToRegenerate):
+		sock.sendError(chat.CodeCannotRegenerate, "Nothing to regenerate: the conversation has no reply yet", cmd.ClientID)
+	case errors.Is(err, store.ErrRateLimited):
+		sock.storeRateLimited(err, cmd.ClientID)
+	case errors.Is(err, store.ErrNotQueued):
+		srv.log.Warn("regenerate kept but not queued", "session", tokenHash(sock.token), "err", err)
+		sock.sendError(chat.CodeUnavailable, "Regenerate kept but not queued: send it again with the same client_id", cmd.ClientID)
+	default:
+		srv.log.Warn("regenerate failed", "session", tokenHash(sock.token), "err", err)
+		sock.sendError(chat.CodeUnavailable, "Regenerate not sent: service unavailable, try again", cmd.ClientID)
 	}
 	return true
 }

@@ -291,8 +291,13 @@ func (c *consumer) answer(j job, t store.Turn) (store.Finished, error) {
 }
 
 // store finishes t with reply and its message event; result names the turn in the metrics.
+// The event of a regeneration's reply names the reply it replaces.
 func (c *consumer) store(j job, t store.Turn, reply *chat.Message, result string) (store.Finished, error) {
-	fin, err := c.finish(j, t, reply, chat.MessageEvent(*reply))
+	ev := chat.MessageEvent(*reply)
+	if t.Regen != nil {
+		ev.Replaces = t.Regen.Replaces
+	}
+	fin, err := c.finish(j, t, reply, ev)
 	if err != nil {
 		c.w.metrics.turns.WithLabelValues("abandoned").Inc()
 		return fin, err

@@ -2,7 +2,7 @@
 -- in one step: append the message and the reply to the history, mark the turn done, write the
 -- event, release the lease when nothing else is pending, and drop the turn's deltas (the
 -- event has the whole reply). The answered message stays in PEND until a batch of
--- PEND_BATCH is trimmed at once.
+-- PEND_BATCH is trimmed at once. A regeneration's reply replaces the reply it names instead.
 -- On a single Redis the caller may also give a request stream and a request: when nothing
 -- else is pending (the lease is released), the request is acknowledged in the same step (an
 -- XACK error, such as a group deleted meanwhile, only leaves it unacknowledged). While more is
@@ -24,6 +24,9 @@ local group = ARGV[12]              -- with REQS: the consumer group
 local req_id = ARGV[13]             -- with REQS: the request's entry ID
 local FIRST = 14                    -- ARGV[FIRST..#ARGV]: the IDs of the turn's delta events
 
+-- Names Go shares (lua_test.go checks each equals the pkg/chat constant its comment names).
+local REGEN = '{"regenerate":' -- chat.RegenerationPrefix: starts the pending entry of a regeneration
+
 -- PEND_BATCH: answered messages are trimmed from PEND once this many have gathered.
 local PEND_BATCH = 16
 
@@ -34,8 +37,23 @@ local done = num(h[2])
 if done + 1 ~= n then return {'stale', done} end
 local f = {}
 local add = {}
-if human ~= '' then add[#add + 1] = human end
-if answer ~= '' then add[#add + 1] = answer end
+if string.sub(human, 1, #REGEN) == REGEN then
+  -- A regeneration (regenerate.lua): its message is in the history already, and its reply
+  -- takes the place of the one it replaces (the history's last entry; nothing replaces it if
+  -- the turn failed again).
+  local ok, e = pcall(cjson.decode, human)
+  local old = ok and type(e) == 'table' and type(e.replaces) == 'string' and e.replaces
+  -- A reply's id is a uuid, which chat.Marshal writes first and unescaped.
+  local last = old and redis.call('LINDEX', MSGS, -1)
+  if answer ~= '' and last and string.sub(last, 1, #old + 9) == '{"id":"' .. old .. '",' then
+    redis.call('LSET', MSGS, -1, answer)
+  elseif answer ~= '' then
+    add[1] = answer
+  end
+else
+  if human ~= '' then add[#add + 1] = human end
+  if answer ~= '' then add[#add + 1] = answer end
+end
 if #add > 0 then
   local len = redis.call('RPUSH', MSGS, unpack(add))
   if len > hist_max then redis.call('LTRIM', MSGS, -hist_max, -1) end

@@ -191,7 +191,7 @@ func (c *client) expectClose(code websocket.StatusCode, reason string) {
 }
 
 // worker plays `chatbot work` for one session: it answers every pending message in order with
-// "echo: <msg>", streaming the reply as two deltas, through the same store steps the real
+// "echo: <msg>" (a regeneration with "echo again: <msg>"), streaming the reply as two deltas, through the same store steps the real
 // worker uses (BeginTurn, EmitDelta, FinishTurn). It runs until the test ends.
 type worker struct {
 	st    *store.Store
@@ -240,6 +240,9 @@ func (w *worker) answer(ctx context.Context, turn store.Turn) {
 		w.onTurn(turn)
 	}
 	text := "echo: " + turn.Message.Msg
+	if turn.Regen != nil {
+		text = "echo again: " + turn.Message.Msg
+	}
 	reply := chat.Message{ID: uuid.NewString(), Role: chat.RoleBot, Timestamp: time.Now().UTC(), ReplyTo: turn.Message.ID}
 	if turn.Stop {
 		reply.Msg, reply.Stopped = "", true
@@ -252,7 +255,11 @@ func (w *worker) answer(ctx context.Context, turn store.Turn) {
 		}
 		reply.Msg = text
 	}
-	if _, err := w.st.FinishTurn(ctx, turn, &reply, chat.MessageEvent(reply)); err != nil {
+	ev := chat.MessageEvent(reply)
+	if turn.Regen != nil {
+		ev.Replaces = turn.Regen.Replaces
+	}
+	if _, err := w.st.FinishTurn(ctx, turn, &reply, ev); err != nil {
 		return
 	}
 	w.mu.Lock()

@@ -107,7 +107,18 @@ type page struct {
 
 func newPage(t *testing.T) *page {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser(t), chromedp.WithNewBrowserContext())
+	return openTab(t, browser(t), chromedp.WithNewBrowserContext())
+}
+
+// tab opens another tab in p's browser context: the same storage, as a user's second tab.
+func (p *page) tab() *page {
+	p.t.Helper()
+	return openTab(p.t, p.ctx)
+}
+
+func openTab(t *testing.T, parent context.Context, opts ...chromedp.ContextOption) *page {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(parent, opts...)
 	t.Cleanup(cancel)
 	p := &page{t: t, ctx: ctx}
 	// The first action opens the tab, which lives as long as the context of that call: give

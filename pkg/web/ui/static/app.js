@@ -49,6 +49,7 @@
     model_error: 'The model could not answer this message.',
     history_truncated: 'Part of the conversation was missed while offline; reloading it.',
     unavailable: 'The service is unavailable right now. Try again in a moment.',
+    cannot_regenerate: 'There is no reply to regenerate right now.',
   };
 
   const { titleOf } = window.ChatConversations;
@@ -539,6 +540,7 @@
       this.openedAt = 0;
       this.stopping = false;
       this.stopTimer = 0;
+      this.regen = null; // the regenerate command sent and not acknowledged yet: {cid}
       this.syncing = null;
       this.synced = false; // the history was loaded once
       this.signingIn = false; // waiting for a new JWT (auth.mode jwt)
@@ -654,6 +656,10 @@
           }
           this.answered.add(m.reply_to);
         }
+        if (el && el.previous && this.streaming.get(m.reply_to) === el) {
+          prev = el; // the reply being regenerated: its new text is on its way
+          continue;
+        }
         if (!el) el = this.bubble(m.role === 'bot' ? 'bot' : 'human');
         if (!el.isConnected || (!this.byID.has(m.id) && !mine)) {
           if (prev) prev.after(el); else ui.messages.prepend(el);
@@ -697,6 +703,7 @@
         if (!this.synced) this.sync(); // the server was unreachable when the page loaded
         // Anything not acknowledged yet goes (again): the client_id makes it idempotent.
         for (const [cid, m] of this.unacked) if (m.state === 'sending') this.transmit(cid);
+        this.transmitRegenerate();
         this.updateStop();
       };
       ws.onmessage = (ev) => {
@@ -803,7 +810,9 @@
     }
 
     onAck(f) {
-      if (f.client_id && this.unacked.has(f.client_id)) {
+      if (f.reply_to) {
+        this.onRegenerating(f);
+      } else if (f.client_id && this.unacked.has(f.client_id)) {
         this.acked(f.client_id, f.id);
       } else if (f.id && !this.byID.has(f.id)) {
         // Sent from another tab or device: fetch it to show it in place.
@@ -831,16 +840,58 @@
       scrollToEnd(stick);
     }
 
+    // onRegenerating: the ack of a regenerate command (from this page or any other), which
+    // names the message answered again (reply_to) and the reply to be replaced (replaces, none
+    // when that turn failed). That reply becomes the one being written: its text stays until
+    // the new one's first delta. If it is not on the page, the new reply is shown already.
+    onRegenerating(f) {
+      if (this.regen && f.client_id === this.regen.cid) this.regen = null;
+      const human = f.reply_to;
+      if (this.streaming.has(human)) return;
+      let el = f.replaces ? this.byID.get(f.replaces) : this.replyAfter(human);
+      if (!f.replaces && el && el.dataset.id) return; // its new reply is here already
+      if (!el && f.replaces) return;
+      if (!el) {
+        el = this.bubble('bot');
+        setTime(el.querySelector('time'));
+        this.place(el, human);
+      }
+      el.previous = { source: el.source || '', state: el.dataset.state || '', error: el.classList.contains('error') };
+      el.classList.remove('error');
+      el.classList.add('streaming');
+      el.setAttribute('aria-live', 'polite');
+      el.setAttribute('aria-busy', 'true');
+      el.dataset.state = 'regenerating';
+      el.dataset.replyTo = human;
+      el.source = ''; // the first delta starts the new text
+      el.querySelector('.status').textContent = 'Regenerating…';
+      el.querySelector('.actions').replaceChildren();
+      this.answered.delete(human);
+      this.streaming.set(human, el);
+      this.updateStop();
+    }
+
+    // replyAfter is the reply shown right after the message id, if any.
+    replyAfter(id) {
+      const q = this.byID.get(id);
+      const r = q && q.nextElementSibling;
+      return r && r.dataset.role === 'bot' && r.dataset.replyTo === id ? r : null;
+    }
+
     onMessage(f) {
       if (!f.id || this.byID.has(f.id)) return;
       const stick = nearEnd();
       let el = f.reply_to && this.streaming.get(f.reply_to);
       if (el) {
         this.streaming.delete(f.reply_to);
+      } else if (f.replaces && this.byID.has(f.replaces)) {
+        el = this.byID.get(f.replaces); // regenerated while this page did not watch
       } else {
         el = this.bubble(f.role === 'human' ? 'human' : 'bot');
         this.place(el, f.reply_to);
       }
+      if (f.replaces && this.byID.get(f.replaces) === el) this.byID.delete(f.replaces);
+      delete el.previous;
       this.fill(el, f);
       if (f.reply_to) this.answered.add(f.reply_to);
       source.put({ token: this.token, active: Date.now() });
@@ -852,6 +903,13 @@
 
     onError(f) {
       const text = f.msg || ERROR_TEXT[f.code] || 'Something went wrong.';
+      if (this.regen && f.client_id && f.client_id === this.regen.cid) {
+        // The regenerate command was refused (cannot_regenerate, a rate limit, unavailable).
+        this.regen = null;
+        this.updateStop();
+        notice(text);
+        return;
+      }
       switch (f.code) {
         case 'history_truncated':
           notice(ERROR_TEXT.history_truncated);
@@ -862,6 +920,15 @@
           const stick = nearEnd();
           let el = this.streaming.get(f.reply_to);
           this.streaming.delete(f.reply_to);
+          if (el && el.previous) {
+            // A regeneration failed: the reply it was to replace stays (so does the history).
+            this.restore(el);
+            this.answered.add(f.reply_to);
+            this.stopping = false;
+            this.updateStop();
+            notice('The model could not write a new reply; the previous one stays.');
+            return;
+          }
           if (!el) {
             el = this.bubble('bot');
             this.place(el, f.reply_to);
@@ -869,6 +936,7 @@
           el.classList.remove('streaming');
           el.classList.add('error');
           el.removeAttribute('aria-busy');
+          el.dataset.replyTo = f.reply_to;
           showText(el, `${ERROR_TEXT.model_error} ${f.msg || ''}`.trim());
           setTime(el.querySelector('time'));
           this.answered.add(f.reply_to);
@@ -949,10 +1017,60 @@
       this.byID.set(m.id, el);
     }
 
-    // messageActions are the buttons under a stored message. None yet: Regenerate joins them,
-    // on the last reply, once the server answers {"type":"regenerate"} (issue 17).
+    // messageActions are the buttons under a stored message: none of its own (the Regenerate
+    // button goes under the last reply only: updateActions).
     messageActions(/* el, m */) {
       return [];
+    }
+
+    // restore shows again the reply a failed regeneration was to replace.
+    restore(el) {
+      const p = el.previous;
+      delete el.previous;
+      el.classList.remove('streaming');
+      el.classList.toggle('error', p.error);
+      el.removeAttribute('aria-busy');
+      el.dataset.state = p.state;
+      el.querySelector('.status').replaceChildren();
+      showText(el, p.source);
+    }
+
+    // updateActions puts the Regenerate button under the last reply when nothing is waiting for
+    // one (the server refuses it otherwise), and nowhere else.
+    updateActions(waiting, open) {
+      const last = ui.messages.lastElementChild;
+      const can = !waiting && !this.regen && !!last && last.dataset.role === 'bot' &&
+        !!last.dataset.replyTo && !last.classList.contains('streaming') && ui.expired.hidden;
+      for (const b of ui.messages.querySelectorAll('button.regenerate')) {
+        if (!can || b.closest('.msg') !== last) b.remove();
+      }
+      if (!can) return;
+      let b = last.querySelector('button.regenerate');
+      if (!b) {
+        b = make('button', 'regenerate link', 'Regenerate');
+        b.type = 'button';
+        b.title = 'Write this reply again';
+        b.addEventListener('click', () => this.regenerate());
+        last.querySelector('.actions').append(b);
+      }
+      b.disabled = !open;
+    }
+
+    // regenerate asks for the last reply again; the ack, which every page of the session gets,
+    // turns that reply into the one being written.
+    regenerate() {
+      if (this.regen || !this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+      this.regen = { cid: newID() };
+      this.transmitRegenerate();
+      this.updateStop();
+      ui.input.focus();
+    }
+
+    // transmitRegenerate sends the regenerate command not acknowledged yet (again, after a
+    // reconnect: its client_id makes it idempotent).
+    transmitRegenerate() {
+      if (!this.regen || !this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+      this.ws.send(JSON.stringify({ type: 'regenerate', client_id: this.regen.cid }));
     }
 
     // place puts a reply right after the message it answers (conversation order, as a reload
@@ -1032,7 +1150,8 @@
       this.stopTimer = setTimeout(() => { this.stopping = false; this.updateStop(); }, 5000);
     }
 
-    // updateStop shows Stop while a message of ours waits for its reply.
+    // updateStop shows Stop while a message of ours waits for its reply (and Regenerate, under
+    // the last reply, when none does).
     updateStop() {
       let waiting = this.streaming.size > 0;
       if (!waiting) {
@@ -1044,6 +1163,7 @@
       ui.stop.hidden = !waiting;
       ui.stop.disabled = !open || this.stopping;
       ui.stop.textContent = this.stopping ? 'Stopping…' : 'Stop';
+      this.updateActions(waiting, open);
     }
 
     expire() {
@@ -1055,7 +1175,7 @@
       ui.notice.hidden = true;
       ui.stop.hidden = true;
       ui.expired.hidden = false;
-      for (const b of ui.messages.querySelectorAll('.status button')) b.disabled = true;
+      for (const b of ui.messages.querySelectorAll('.status button, button.regenerate')) b.disabled = true;
       ui.restart.focus();
     }
 

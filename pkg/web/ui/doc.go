@@ -27,8 +27,10 @@
 //     opened them (only the resume offsets are kept locally).
 //   - app.js is the page: the start page creates a session (POST /token); the chat page loads
 //     its history (GET /refresh_token) and talks over WebSocket /chat?stream=1: streamed
-//     replies, a Stop button, a connection indicator, reconnects with backoff that resume
-//     from the last offset seen (?last_id), and a clear way on when the session has expired.
+//     replies, a Stop button, Regenerate under the last reply (the new reply takes the old
+//     one's place on every page of the session, from the server's ack), a connection
+//     indicator, reconnects with backoff that resume from the last offset seen (?last_id),
+//     and a clear way on when the session has expired.
 //     With auth.mode jwt the start page greets the user by name, and a refused JWT shows the
 //     sign-in page, or a note over the open conversation, which resumes once signed in again.
 //     The side panel (a drawer on a phone) lists the conversations: switch, start a new one

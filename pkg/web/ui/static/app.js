@@ -14,6 +14,10 @@
 // keeps the conversation on screen (messages written meanwhile wait, as when offline), and
 // goes on from where it stopped once a new JWT arrives.
 //
+// Regenerate: a button under the last reply (when nothing waits for one) sends
+// {"type":"regenerate"}; the ack, which every page of the session gets, names the reply to be
+// replaced, which becomes the reply being written; a failed regeneration shows it again.
+//
 // Delivery: every frame from the session's event stream has an offset. The page remembers the
 // last one and reconnects with ?last_id=<it>, so nothing is lost; it drops frames at or before
 // it and replies it already shows, so nothing appears twice. Messages are sent with a client_id

@@ -17,7 +17,8 @@ func testContext(t *testing.T, timeout time.Duration) context.Context {
 
 // The production shape on one machine: a 6-node Redis Cluster, two serve, three work with two
 // consumers each, request streams on every primary. 100 sessions over both serves send 5
-// messages each, all at once: every reply is right, in order, once, and stored.
+// messages each, all at once: every reply is right, in order, once, and stored. Then a
+// regenerate across the two serves (checkRegenerate).
 func TestE2EClusterShape(t *testing.T) {
 	t.Parallel()
 	d := deploy(t, shape{serves: 2, works: 3, replicas: 2})
@@ -58,4 +59,5 @@ func TestE2EClusterShape(t *testing.T) {
 	}
 	t.Logf("%d sessions x 5 messages = %d replies, exactly once and in order, in %s (%d deltas)",
 		len(cs), st.turns, elapsed.Round(time.Millisecond), st.deltas)
+	checkRegenerate(ctx, t, d)
 }

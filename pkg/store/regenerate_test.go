@@ -3,6 +3,7 @@ package store_test
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -45,18 +46,6 @@ func texts(t *testing.T, s *store.Store, token string) []string {
 	return out
 }
 
-func sameTexts(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // Regenerate queues the last user message again, as a turn of its own: the worker gets the
 // message with the history before it, and the new reply takes the old one's place in the
 // history (the old one is dropped). Its ack names both; the pending regeneration is no message
@@ -85,7 +74,7 @@ func TestRegenerateReplacesTheLastReply(t *testing.T) {
 			ack["replaces"] != old.ID || ack["offset"] != r.Offset {
 			t.Fatalf("ack %v", ack)
 		}
-		if got := texts(t, s, sess.Token); !sameTexts(got, before) {
+		if got := texts(t, s, sess.Token); !slices.Equal(got, before) {
 			t.Fatalf("history while regenerating %v, want %v", got, before)
 		}
 		// Once is enough: a resend is a duplicate, another command is refused while it waits.
@@ -109,7 +98,7 @@ func TestRegenerateReplacesTheLastReply(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := []string{"human:one", "bot:first one", "human:two", "bot:second two"}
-		if got := texts(t, s, sess.Token); !sameTexts(got, want) {
+		if got := texts(t, s, sess.Token); !slices.Equal(got, want) {
 			t.Fatalf("history %v, want %v", got, want)
 		}
 		if got := must(s.GetSession(ctx, sess.Token, false)).Messages[3]; got.ReplyTo != two.ID || got.ID != reply.ID {
@@ -121,7 +110,7 @@ func TestRegenerateReplacesTheLastReply(t *testing.T) {
 		}
 		answer(t, s, sess.Token, "third two")
 		want[3] = "bot:third two"
-		if got := texts(t, s, sess.Token); !sameTexts(got, want) {
+		if got := texts(t, s, sess.Token); !slices.Equal(got, want) {
 			t.Fatalf("history %v, want %v", got, want)
 		}
 	})
@@ -135,7 +124,7 @@ func TestRegenerateAfterAndIntoFailure(t *testing.T) {
 		sess, _ := s.CreateSession(ctx, "a")
 		s.Send(ctx, sess.Token, human("one"), lim)
 		answer(t, s, sess.Token, "")
-		if got := texts(t, s, sess.Token); !sameTexts(got, []string{"human:one"}) {
+		if got := texts(t, s, sess.Token); !slices.Equal(got, []string{"human:one"}) {
 			t.Fatalf("after a failed turn: %v", got)
 		}
 		r, err := s.Regenerate(ctx, sess.Token, "r-1", "", lim)
@@ -146,14 +135,14 @@ func TestRegenerateAfterAndIntoFailure(t *testing.T) {
 			t.Fatalf("turn %+v", turn)
 		}
 		want := []string{"human:one", "bot:at last"}
-		if got := texts(t, s, sess.Token); !sameTexts(got, want) {
+		if got := texts(t, s, sess.Token); !slices.Equal(got, want) {
 			t.Fatalf("history %v, want %v", got, want)
 		}
 		if _, err := s.Regenerate(ctx, sess.Token, "r-2", "", lim); err != nil {
 			t.Fatal(err)
 		}
 		answer(t, s, sess.Token, "") // fails: "at last" stays
-		if got := texts(t, s, sess.Token); !sameTexts(got, want) {
+		if got := texts(t, s, sess.Token); !slices.Equal(got, want) {
 			t.Fatalf("history after a failed regeneration %v, want %v", got, want)
 		}
 	})

@@ -9,6 +9,8 @@ import (
 
 	"chatbot/pkg/chat"
 	"chatbot/pkg/retry"
+
+	"github.com/redis/rueidis"
 )
 
 // SendLimits are the limits Send checks: per session, and with User (auth.mode jwt) per user.
@@ -22,7 +24,7 @@ type SendLimits struct {
 	MessagesPerMinutePerUser int
 }
 
-// Sent is the outcome of Send.
+// Sent is the outcome of Send (and of Regenerate: the command for the message).
 type Sent struct {
 	Seq       int64
 	ID        string // the message's id (for a duplicate, the first send's)
@@ -71,24 +73,10 @@ func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim Se
 	}
 	var out Sent
 	switch status {
-	case "ok":
-		out.Seq, _ = rest[0].AsInt64()
-		out.Offset, _ = rest[1].ToString()
-		out.ID = msg.ID
-		if queue, _ := rest[2].AsInt64(); queue == 0 {
-			return out, nil // the lease holder answers it
-		}
-	case "dup":
-		prior, _ := rest[0].ToString()
-		done, _ := rest[1].AsInt64()
-		f := strings.Fields(prior)
-		if len(f) != 3 {
-			return Sent{}, fmt.Errorf("send: damaged client_id record")
-		}
-		out.Seq, _ = strconv.ParseInt(f[0], 10, 64)
-		out.ID, out.Offset, out.Duplicate = f[1], f[2], true
-		if out.Seq <= done || s.oneNode {
-			return out, nil
+	case "ok", "dup":
+		var queue bool
+		if out, queue, err = s.queued(status, rest, msg.ID); err != nil || !queue {
+			return out, err
 		}
 	case "expired":
 		return Sent{}, ErrSessionNotFound
@@ -103,13 +91,33 @@ func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim Se
 	default:
 		return Sent{}, fmt.Errorf("send: unexpected reply %q", status)
 	}
-	if s.oneNode {
-		return out, nil // the script queued it
-	}
 	if err := s.Enqueue(ctx, token, out.Seq); err != nil {
 		return out, err
 	}
 	return out, nil
+}
+
+// queued reads the "ok" and "dup" replies of send.lua and regenerate.lua (id: the command's),
+// and reports whether the caller must still add its request to the partition stream: on a
+// cluster, when no lease holder answers it and it is not answered yet (on a single Redis the
+// script added it).
+func (s *Store) queued(status string, rest []rueidis.RedisMessage, id string) (out Sent, queue bool, err error) {
+	if status == "ok" {
+		out.Seq, _ = rest[0].AsInt64()
+		out.Offset, _ = rest[1].ToString()
+		out.ID = id
+		q, _ := rest[2].AsInt64() // 0: the lease holder answers it
+		return out, q == 1 && !s.oneNode, nil
+	}
+	prior, _ := rest[0].ToString()
+	done, _ := rest[1].AsInt64()
+	f := strings.Fields(prior)
+	if len(f) != 3 {
+		return Sent{}, false, fmt.Errorf("damaged client_id record")
+	}
+	out.Seq, _ = strconv.ParseInt(f[0], 10, 64)
+	out.ID, out.Offset, out.Duplicate = f[1], f[2], true
+	return out, out.Seq > done && !s.oneNode, nil
 }
 
 // Enqueue adds "session token has work up to seq" to the token's partition stream, retrying

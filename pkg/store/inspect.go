@@ -92,6 +92,10 @@ func (s *Store) InspectSession(ctx context.Context, token string, events int) (S
 	for _, r := range raw[:min(len(raw), MaxInspectPending)] {
 		if m, err := chat.DecodeMessage([]byte(r)); err == nil {
 			st.Pending = append(st.Pending, m)
+		} else if rg, m, err := chat.DecodeRegeneration([]byte(r)); err == nil {
+			// A regenerate command: shown as the message it answers again.
+			m.ID, m.ClientID, m.Msg = rg.ID, rg.ClientID, "(regenerate) "+m.Msg
+			st.Pending = append(st.Pending, m)
 		} else {
 			st.Pending = append(st.Pending, chat.Message{Msg: "(damaged entry: " + err.Error() + ")"})
 		}

@@ -77,6 +77,9 @@ func TestRegenerateReplacesTheLastReply(t *testing.T) {
 		if got := texts(t, s, sess.Token); !slices.Equal(got, before) {
 			t.Fatalf("history while regenerating %v, want %v", got, before)
 		}
+		if in, err := s.InspectSession(ctx, sess.Token, 0); err != nil || len(in.Pending) != 1 || in.Pending[0].Msg != "(regenerate) two" || in.Pending[0].ID != "r-1" {
+			t.Fatalf("inspect: %+v %v", in.Pending, err)
+		}
 		// Once is enough: a resend is a duplicate, another command is refused while it waits.
 		if dup, err := s.Regenerate(ctx, sess.Token, "r-2", "c-1", lim); err != nil || !dup.Duplicate || dup.ID != "r-1" || dup.Offset != r.Offset {
 			t.Fatalf("resend: %+v %v", dup, err)

@@ -109,6 +109,9 @@ func runDev(cmd *cobra.Command, demo authDemo) error {
 	reg := newRegistry()
 	wopt := webOptions(cfg)
 	wopt.Store, wopt.Logger, wopt.Registry, wopt.Auth = st, log, reg, verifier
+	if !redisURLGiven(cmd, cfg) {
+		wopt.RedisMemoryHigh = -1 // the embedded Redis has no maxmemory: nothing to guard
+	}
 	srv, err := web.New(wopt)
 	if err != nil {
 		ln.Close()

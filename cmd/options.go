@@ -57,6 +57,7 @@ func webOptions(cfg *config.Config) web.Options {
 		MaxSockets:             cfg.Limits.MaxSockets,
 		FramesPerSecond:        cfg.Limits.FramesPerSecond,
 		FragmentsPerMessage:    cfg.Limits.FragmentsPerMessage,
+		RedisMemoryHigh:        offIfZero(cfg.Limits.RedisMemoryHigh),
 		MaxRequestBytes:        cfg.Limits.MaxRequestBytes,
 		MaxHeaderBytes:         cfg.Limits.MaxHeaderBytes,
 		SendQueueFrames:        cfg.Limits.SendQueueFrames,

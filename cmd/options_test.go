@@ -88,6 +88,7 @@ func TestOptionsFromConfig(t *testing.T) {
 		"limits.max_sockets":                "32",
 		"limits.frames_per_second":          "33",
 		"limits.fragments_per_message":      "34",
+		"limits.redis_memory_high":          "0.75",
 
 		"limits.sessions_per_minute_per_user": "27",
 		"limits.messages_per_minute_per_user": "28",
@@ -139,6 +140,7 @@ func TestOptionsFromConfig(t *testing.T) {
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")},
 			AdminAddr:      ":9092", AccessSample: 0.5,
 			MessagesPerMinutePerIP: 31, SocketsPerIP: -1, MaxSockets: 32, FramesPerSecond: 33, FragmentsPerMessage: 34,
+			RedisMemoryHigh:          0.75,
 			SessionsPerMinutePerUser: 27, MessagesPerMinutePerUser: 28,
 		}},
 		{"auth", authOptions(cfg), auth.Options{

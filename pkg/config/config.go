@@ -114,6 +114,9 @@ type Limits struct {
 	FramesPerSecond        int `mapstructure:"frames_per_second"`
 	FragmentsPerMessage    int `mapstructure:"fragments_per_message"`
 
+	// RedisMemoryHigh is the share of Redis's maxmemory above which new work is refused (0 off).
+	RedisMemoryHigh float64 `mapstructure:"redis_memory_high"`
+
 	SessionsPerMinutePerUser int `mapstructure:"sessions_per_minute_per_user"`
 	MessagesPerMinutePerUser int `mapstructure:"messages_per_minute_per_user"`
 }

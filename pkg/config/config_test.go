@@ -252,17 +252,19 @@ func TestEdgeKeys(t *testing.T) {
 		len(c.Server.TrustedProxies) != 0 || c.Server.AdminAddr != "" || c.Log.AccessSample != 1 ||
 		c.Limits.SessionsPerMinutePerIP != 30 || c.Limits.MessagesPerMinutePerIP != 600 ||
 		c.Limits.SocketsPerIP != 256 || c.Limits.MaxSockets != 0 || c.Limits.FramesPerSecond != 50 ||
-		c.Limits.FragmentsPerMessage != 64 {
+		c.Limits.FragmentsPerMessage != 64 || c.Limits.RedisMemoryHigh != 0.9 {
 		t.Fatalf("defaults: %+v %+v %+v", c.Server, c.Limits, c.Log)
 	}
 	t.Setenv("CHATBOT_SERVER_TRUSTED_PROXIES", "10.0.0.0/8,192.0.2.7,fd00::/8")
 	c, err = config.Load(flags(t, "--limits.sessions_per_minute_per_ip", "0", "--limits.sockets_per_ip", "0",
-		"--limits.messages_per_minute_per_ip", "0", "--server.admin_addr", ":9090", "--log.access_sample", "0.25"))
+		"--limits.messages_per_minute_per_ip", "0", "--server.admin_addr", ":9090", "--log.access_sample", "0.25",
+		"--limits.redis_memory_high", "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(c.Server.TrustedProxies) != 3 || c.Limits.SessionsPerMinutePerIP != 0 || c.Limits.SocketsPerIP != 0 ||
-		c.Limits.MessagesPerMinutePerIP != 0 || c.Server.AdminAddr != ":9090" || c.Log.AccessSample != 0.25 {
+		c.Limits.MessagesPerMinutePerIP != 0 || c.Server.AdminAddr != ":9090" || c.Log.AccessSample != 0.25 ||
+		c.Limits.RedisMemoryHigh != 0 {
 		t.Fatalf("set values not loaded: %+v %+v %+v", c.Server, c.Limits, c.Log)
 	}
 	_, err = config.Load(flags(t,
@@ -277,6 +279,7 @@ func TestEdgeKeys(t *testing.T) {
 		"--limits.frames_per_second", "0",
 		"--limits.fragments_per_message", "0",
 		"--log.access_sample", "2",
+		"--limits.redis_memory_high", "1.5",
 	))
 	if err == nil {
 		t.Fatal("want errors")
@@ -294,6 +297,7 @@ func TestEdgeKeys(t *testing.T) {
 		"limits.frames_per_second: must be greater than 0, got 0",
 		"limits.fragments_per_message: must be greater than 0, got 0",
 		"log.access_sample: must be between 0 and 1 (the share of requests logged), got 2",
+		"limits.redis_memory_high: must be between 0 and 1 (a share of Redis maxmemory; 0 turns the guard off), got 1.5",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)

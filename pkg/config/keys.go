@@ -80,6 +80,7 @@ var Keys = []Key{
 	{"limits.max_sockets", 0, "open sockets per serve; more get 503 before the upgrade (the health routes keep answering); 0: 90% of the open-file limit"},
 	{"limits.frames_per_second", defaults.LimitsFramesPerSecond, "frames a socket may send per second, control and continuation frames included, in bursts of twice as many; more: close 1008"},
 	{"limits.fragments_per_message", defaults.LimitsFragmentsPerMessage, "frames one client message may be split into; more: close 1008"},
+	{"limits.redis_memory_high", defaults.LimitsRedisMemoryHigh, "share of Redis maxmemory (its fullest node) above which new sessions get 503 and new messages unavailable, while replies in flight finish; read every second; 0 turns the guard off (so does a Redis without maxmemory)"},
 	{"limits.max_request_bytes", defaults.LimitsMaxRequestBytes, "largest HTTP request body in bytes; a larger one gets 413"},
 	{"limits.max_header_bytes", defaults.LimitsMaxHeaderBytes, "largest HTTP request headers in bytes (net/http allows 4 KiB more); larger ones get 431"},
 	{"limits.send_queue_frames", defaults.LimitsSendQueueFrames, "frames waiting for a socket that does not read before it is closed with 1013 (the client resumes)"},

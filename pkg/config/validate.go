@@ -147,6 +147,9 @@ func (c *Config) Validate() error {
 	notNegative("limits.max_sockets", c.Limits.MaxSockets, "is 90% of the open-file limit")
 	positive("limits.frames_per_second", int64(c.Limits.FramesPerSecond))
 	positive("limits.fragments_per_message", int64(c.Limits.FragmentsPerMessage))
+	if h := c.Limits.RedisMemoryHigh; h < 0 || h > 1 {
+		bad("limits.redis_memory_high", "must be between 0 and 1 (a share of Redis maxmemory; 0 turns the guard off), got %g", h)
+	}
 	between := func(key string, n, lo, hi int) {
 		if n < lo || n > hi {
 			bad(key, "must be between %d and %d, got %d", lo, hi, n)

@@ -69,6 +69,7 @@ const (
 	LimitsMessagesPerMinutePerIP = 600
 	LimitsFramesPerSecond        = 50
 	LimitsFragmentsPerMessage    = 64
+	LimitsRedisMemoryHigh        = 0.9
 
 	LimitsSessionsPerMinutePerUser = 30
 	LimitsMessagesPerMinutePerUser = 120

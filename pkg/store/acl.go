@@ -11,6 +11,9 @@ var ACLCommands = []string{
 	// Every connection: handshake (HELLO 3 AUTH ... SETNAME), keep-alive, and on a cluster
 	// the slot map and the redirect during a slot migration.
 	"hello", "ping", "cluster|slots", "cluster|shards", "asking",
+	// The web tier's memory guard (memory.go, limits.redis_memory_high): INFO memory, once a
+	// second per node.
+	"info",
 	// The scripts (lua/*.lua) and what they call.
 	"evalsha", "eval",
 	"exists", "del", "pexpire", "pttl", "get", "set", "incr",

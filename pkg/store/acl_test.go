@@ -172,6 +172,9 @@ func TestACLUser(t *testing.T) {
 			exerciseUserFlows(t, ctx, s)
 			exerciseNotifications(t, ctx, s)
 			exerciseRequestStreams(t, ctx, s)
+			if _, err := s.Memory(ctx); err != nil { // the web tier's memory guard
+				t.Fatalf("memory: %v", err)
+			}
 			if denied := aclDenials(t, a, user); len(denied) > 0 {
 				t.Fatalf("the project's own flows were refused by the ACL:\n%s", strings.Join(denied, "\n"))
 			}

@@ -106,10 +106,15 @@ func (s *Server) unavailable(w http.ResponseWriter, what string, err error) {
 }
 
 // POST /token: create a session; with auth.mode jwt one owned by the caller, named after
-// the JWT's name claim when it is a valid name, else after the name given.
+// the JWT's name claim when it is a valid name, else after the name given. Refused with 503
+// while Redis is above limits.redis_memory_high (memguard.go).
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.caller(w, r)
 	if !ok {
+		return
+	}
+	if s.full() {
+		s.refuseFull(w)
 		return
 	}
 	if ok, wait := s.ipLim.allow(clientOf(r).key); !ok {

@@ -30,4 +30,7 @@
 // upgrade; a frameMeter under coder/websocket counts every frame a client sends; sockets are
 // pinged, and closed when their session expires; one access log line per request and per
 // socket.
+//
+// The memory guard (memguard.go): above Options.RedisMemoryHigh of Redis's maxmemory, sampled
+// every second in the background, new sessions and new messages are refused, not kept.
 package web

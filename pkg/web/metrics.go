@@ -23,6 +23,8 @@ type metrics struct {
 	authRefused *prometheus.CounterVec
 	floods      *prometheus.CounterVec
 	refused     *prometheus.CounterVec
+	redisMemory prometheus.Gauge
+	memRefused  *prometheus.CounterVec
 
 	out map[string]prometheus.Counter // framesOut by type, resolved once
 }
@@ -79,13 +81,20 @@ func newMetrics(reg prometheus.Registerer, subscribed func() float64) *metrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chatbot_web_sockets_refused_total", Help: "Socket upgrades refused at a cap, by limit (sockets_per_ip, max_sockets).",
 		}, []string{"limit"}),
+		redisMemory: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chatbot_web_redis_memory_ratio", Help: "used_memory over maxmemory of the fullest Redis node, sampled every second for limits.redis_memory_high (0 without a maxmemory).",
+		}),
+		memRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chatbot_web_memory_refused_total", Help: "New sessions and messages refused because Redis was above limits.redis_memory_high, by kind (session, message).",
+		}, []string{"kind"}),
 		out: map[string]prometheus.Counter{},
 	}
 	for _, t := range []string{chat.FrameMessage, chat.FrameAck, chat.FrameDelta, chat.FrameError} {
 		m.out[t] = m.framesOut.WithLabelValues(t)
 	}
 	reg.MustRegister(m.socketsOpen, m.sessions, m.framesIn, m.framesOut, m.enqueue, m.errors,
-		m.closes, m.gapReads, m.resubscribe, m.subscribed, m.authRefused, m.floods, m.refused)
+		m.closes, m.gapReads, m.resubscribe, m.subscribed, m.authRefused, m.floods, m.refused,
+		m.redisMemory, m.memRefused)
 	return m
 }
 

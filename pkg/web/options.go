@@ -66,6 +66,13 @@ type Options struct {
 	// FragmentsPerMessage is how many frames one client message may come in; more: close
 	// 1008 (limits.fragments_per_message). Default 64.
 	FragmentsPerMessage int
+	// RedisMemoryHigh is the share of Redis's maxmemory (of its fullest node) above which new
+	// sessions get 503 and new messages the error frame unavailable, not kept, while replies in
+	// flight finish (limits.redis_memory_high). Redis's INFO memory is read every
+	// MemoryCheckInterval; without a maxmemory the guard is off. Default 0.9; negative: off.
+	RedisMemoryHigh float64
+	// MemoryCheckInterval is how often RedisMemoryHigh's guard reads Redis's memory. Default 1s.
+	MemoryCheckInterval time.Duration
 
 	// SendQueueFrames is how many frames may wait for a slow socket before it is closed with
 	// 1013 (limits.send_queue_frames). Default 256.
@@ -126,6 +133,9 @@ type Options struct {
 // joinTimeout is JoinTimeout's default; it has no configuration key.
 const joinTimeout = 10 * time.Second
 
+// memoryCheckInterval is MemoryCheckInterval's default; it has no configuration key.
+const memoryCheckInterval = time.Second
+
 func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -145,6 +155,10 @@ func (o *Options) defaults() {
 	setDefault(&o.SendQueueBytes, defaults.LimitsSendQueueBytes)
 	setDefault(&o.WriteTimeout, defaults.ServerWriteTimeout)
 	setDefault(&o.JoinTimeout, joinTimeout)
+	setDefault(&o.MemoryCheckInterval, memoryCheckInterval)
+	if o.RedisMemoryHigh == 0 {
+		o.RedisMemoryHigh = defaults.LimitsRedisMemoryHigh
+	}
 	setDefault(&o.MaxRequestBytes, defaults.LimitsMaxRequestBytes)
 	setDefault(&o.MaxHeaderBytes, defaults.LimitsMaxHeaderBytes)
 	setDefault(&o.ReadHeaderTimeout, defaults.ServerReadHeaderTimeout)

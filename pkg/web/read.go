@@ -69,7 +69,8 @@ func (sock *socket) handle(data []byte) bool {
 // send queues a user message. Its ack, and later its reply, come back through the
 // session's events like every other frame. The rate limits that can be checked here are,
 // before any Redis call: a socket told rate_limited refuses the session's messages until the
-// window ends, and limits.messages_per_minute_per_ip is counted in this process.
+// window ends, and limits.messages_per_minute_per_ip is counted in this process. While Redis
+// is above limits.redis_memory_high the message is refused (unavailable), not kept.
 func (sock *socket) send(cmd chat.Command) bool {
 	srv := sock.srv
 	if sock.limited(cmd.ClientID) {
@@ -111,11 +112,17 @@ func (sock *socket) send(cmd chat.Command) bool {
 
 // limited answers a message or regenerate command with rate_limited, and reports true, when it
 // is over a limit that needs no Redis call: the window this socket was told of, or
-// limits.messages_per_minute_per_ip (counted in this process).
+// limits.messages_per_minute_per_ip (counted in this process); or with unavailable, not
+// kept, while Redis is above limits.redis_memory_high (memguard.go).
 func (sock *socket) limited(clientID string) bool {
 	srv := sock.srv
 	if now := time.Now(); now.Before(sock.limitedUntil) {
 		sock.sendError(chat.CodeRateLimited, sock.limitedMsg, clientID)
+		return true
+	}
+	if srv.full() {
+		srv.met.memRefused.WithLabelValues("message").Inc()
+		sock.sendError(chat.CodeUnavailable, msgFull, clientID)
 		return true
 	}
 	if ok, wait := srv.msgLim.allow(sock.client.key); !ok {

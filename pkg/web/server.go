@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"chatbot/pkg/store"
@@ -24,8 +25,9 @@ type Server struct {
 	log     *slog.Logger
 	met     *metrics
 	fanout  *fanout
-	ipLim   *ipLimiter // limits.sessions_per_minute_per_ip
-	msgLim  *ipLimiter // limits.messages_per_minute_per_ip
+	ipLim   *ipLimiter  // limits.sessions_per_minute_per_ip
+	msgLim  *ipLimiter  // limits.messages_per_minute_per_ip
+	memFull atomic.Bool // limits.redis_memory_high: Redis is nearly full (memguard.go)
 	handler http.Handler
 	admin   http.Handler // server.admin_addr's routes; nil without one
 
@@ -125,6 +127,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.start.Do(func() {
 		s.bg.Go(func() { s.fanout.sub.Run(s.ctx) })
+		if s.opt.RedisMemoryHigh > 0 {
+			s.bg.Go(func() { s.watchMemory(s.ctx) })
+		}
 	})
 	hs := &http.Server{
 		Handler:           s.handler,

@@ -19,15 +19,17 @@ import (
 // storeOptions are the redis.*, session.* and stream.* keys as store options.
 func storeOptions(cfg *config.Config) store.Options {
 	return store.Options{
-		URL:            cfg.Redis.URL,
-		TLSCAFile:      cfg.Redis.TLSCAFile,
-		ConnectTimeout: cfg.Redis.ConnectTimeout,
-		CommandTimeout: cfg.Redis.CommandTimeout,
-		SessionTTL:     cfg.Session.TTL,
-		HistoryMax:     cfg.Session.HistoryMax,
-		EventsMax:      cfg.Session.EventsMax,
-		Partitions:     cfg.Stream.Partitions,
-		StreamMaxLen:   cfg.Stream.MaxLen,
+		URL:             cfg.Redis.URL,
+		TLSCAFile:       cfg.Redis.TLSCAFile,
+		ConnectTimeout:  cfg.Redis.ConnectTimeout,
+		CommandTimeout:  cfg.Redis.CommandTimeout,
+		SessionTTL:      cfg.Session.TTL,
+		HistoryMax:      cfg.Session.HistoryMax,
+		EventsMax:       cfg.Session.EventsMax,
+		HistoryMaxBytes: cfg.Session.HistoryMaxBytes,
+		EventsMaxBytes:  cfg.Session.EventsMaxBytes,
+		Partitions:      cfg.Stream.Partitions,
+		StreamMaxLen:    cfg.Stream.MaxLen,
 	}
 }
 

@@ -22,15 +22,17 @@ import (
 // packages' own tests check each option does what its key says.
 func TestOptionsFromConfig(t *testing.T) {
 	set := map[string]string{
-		"redis.url":             "rediss://10.0.0.1:7000/2",
-		"redis.tls_ca_file":     "/etc/ca.pem",
-		"redis.connect_timeout": "6s",
-		"redis.command_timeout": "7s",
-		"session.ttl":           "2h",
-		"session.history_max":   "11",
-		"session.events_max":    "12",
-		"stream.partitions":     "13",
-		"stream.max_len":        "14",
+		"redis.url":                 "rediss://10.0.0.1:7000/2",
+		"redis.tls_ca_file":         "/etc/ca.pem",
+		"redis.connect_timeout":     "6s",
+		"redis.command_timeout":     "7s",
+		"session.ttl":               "2h",
+		"session.history_max":       "11",
+		"session.events_max":        "12",
+		"session.history_max_bytes": "100000",
+		"session.events_max_bytes":  "200000",
+		"stream.partitions":         "13",
+		"stream.max_len":            "14",
 
 		"server.addr":                ":9000",
 		"server.allowed_origins":     "https://a.example,https://b.example",
@@ -127,6 +129,7 @@ func TestOptionsFromConfig(t *testing.T) {
 			URL: "rediss://10.0.0.1:7000/2", TLSCAFile: "/etc/ca.pem",
 			ConnectTimeout: 6 * time.Second, CommandTimeout: 7 * time.Second,
 			SessionTTL: 2 * time.Hour, HistoryMax: 11, EventsMax: 12, Partitions: 13, StreamMaxLen: 14,
+			HistoryMaxBytes: 100000, EventsMaxBytes: 200000,
 		}},
 		{"web", webOptions(cfg), web.Options{
 			Addr: ":9000", AllowedOrigins: []string{"https://a.example", "https://b.example"},

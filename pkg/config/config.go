@@ -45,6 +45,9 @@ type Session struct {
 	TTL        time.Duration `mapstructure:"ttl"`
 	HistoryMax int           `mapstructure:"history_max"`
 	EventsMax  int           `mapstructure:"events_max"`
+	// HistoryMaxBytes and EventsMaxBytes bound the bytes kept per session.
+	HistoryMaxBytes int `mapstructure:"history_max_bytes"`
+	EventsMaxBytes  int `mapstructure:"events_max_bytes"`
 }
 
 // Stream configures the request streams between serve and work.

@@ -252,7 +252,8 @@ func TestEdgeKeys(t *testing.T) {
 		len(c.Server.TrustedProxies) != 0 || c.Server.AdminAddr != "" || c.Log.AccessSample != 1 ||
 		c.Limits.SessionsPerMinutePerIP != 30 || c.Limits.MessagesPerMinutePerIP != 600 ||
 		c.Limits.SocketsPerIP != 256 || c.Limits.MaxSockets != 0 || c.Limits.FramesPerSecond != 50 ||
-		c.Limits.FragmentsPerMessage != 64 || c.Limits.RedisMemoryHigh != 0.9 {
+		c.Limits.FragmentsPerMessage != 64 || c.Limits.RedisMemoryHigh != 0.9 ||
+		c.Session.HistoryMaxBytes != 1<<20 || c.Session.EventsMaxBytes != 1<<20 {
 		t.Fatalf("defaults: %+v %+v %+v", c.Server, c.Limits, c.Log)
 	}
 	t.Setenv("CHATBOT_SERVER_TRUSTED_PROXIES", "10.0.0.0/8,192.0.2.7,fd00::/8")
@@ -280,6 +281,8 @@ func TestEdgeKeys(t *testing.T) {
 		"--limits.fragments_per_message", "0",
 		"--log.access_sample", "2",
 		"--limits.redis_memory_high", "1.5",
+		"--session.history_max_bytes", "1000",
+		"--session.events_max_bytes", "0",
 	))
 	if err == nil {
 		t.Fatal("want errors")
@@ -298,6 +301,8 @@ func TestEdgeKeys(t *testing.T) {
 		"limits.fragments_per_message: must be greater than 0, got 0",
 		"log.access_sample: must be between 0 and 1 (the share of requests logged), got 2",
 		"limits.redis_memory_high: must be between 0 and 1 (a share of Redis maxmemory; 0 turns the guard off), got 1.5",
+		"session.history_max_bytes: must be at least 65536 (a turn, a message and its reply, must fit), got 1000",
+		"session.events_max_bytes: must be at least 65536 (a turn, a message and its reply, must fit), got 0",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)

@@ -39,6 +39,8 @@ var Keys = []Key{
 	{"session.ttl", defaults.SessionTTL, "idle time before a session and its data expire"},
 	{"session.history_max", defaults.SessionHistoryMax, "messages kept per session"},
 	{"session.events_max", defaults.SessionEventsMax, "events (acks, deltas, replies) kept per session for resume"},
+	{"session.history_max_bytes", defaults.SessionHistoryMaxBytes, "bytes of history kept per session (its messages' JSON), the oldest dropped first, with session.history_max"},
+	{"session.events_max_bytes", defaults.SessionEventsMaxBytes, "bytes of events kept per session (acks, replies; deltas are deleted with their reply), the oldest dropped first, with session.events_max"},
 
 	{"stream.partitions", defaults.StreamPartitions, "request streams chat:requests:{p}; set once per deployment"},
 	{"stream.max_len", defaults.StreamMaxLen, "approximate entries kept per request stream"},

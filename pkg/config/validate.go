@@ -84,6 +84,14 @@ func (c *Config) Validate() error {
 	}
 	positive("session.history_max", int64(c.Session.HistoryMax))
 	positive("session.events_max", int64(c.Session.EventsMax))
+	for _, kv := range []struct {
+		key string
+		n   int
+	}{{"session.history_max_bytes", c.Session.HistoryMaxBytes}, {"session.events_max_bytes", c.Session.EventsMaxBytes}} {
+		if kv.n < minSessionBytes {
+			bad(kv.key, "must be at least %d (a turn, a message and its reply, must fit), got %d", minSessionBytes, kv.n)
+		}
+	}
 	positive("stream.partitions", int64(c.Stream.Partitions))
 	if c.Stream.Partitions > 1024 {
 		bad("stream.partitions", "at most 1024, got %d", c.Stream.Partitions)
@@ -179,6 +187,9 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// minSessionBytes is the least session.history_max_bytes and session.events_max_bytes.
+const minSessionBytes = 64 << 10
 
 // minSecretBytes is the shortest auth.jwt_secret (auth.MinSecretBytes: 256 bits for HS256).
 const minSecretBytes = 32

@@ -22,8 +22,11 @@ const (
 	SessionTTL        = time.Hour
 	SessionHistoryMax = 1000
 	SessionEventsMax  = 2000
-	StreamPartitions  = 4
-	StreamMaxLen      = 100000
+	// SessionHistoryMaxBytes and SessionEventsMaxBytes bound a session's stored bytes.
+	SessionHistoryMaxBytes = 1 << 20
+	SessionEventsMaxBytes  = 1 << 20
+	StreamPartitions       = 4
+	StreamMaxLen           = 100000
 )
 
 // server.*: web.Options.

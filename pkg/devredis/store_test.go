@@ -305,8 +305,9 @@ func TestWorkerCommandsOnMiniredis(t *testing.T) {
 	}
 }
 
-// TestEventsCappedOnMiniredis: XADD MAXLEN ~ inside the scripts trims the event stream, and a
-// resume point older than what is kept is reported as truncated.
+// TestEventsCappedOnMiniredis: the scripts trim the event stream to its caps, by count and by
+// bytes (session.events_max, session.events_max_bytes), and a resume point older than what is
+// kept is reported as truncated.
 func TestEventsCappedOnMiniredis(t *testing.T) {
 	t.Parallel()
 	s, _, ctx := open(t, store.Options{EventsMax: 10})
@@ -328,5 +329,17 @@ func TestEventsCappedOnMiniredis(t *testing.T) {
 	}
 	if tr, err := s.Truncated(ctx, sess.Token, ids[48]); err != nil || tr {
 		t.Fatalf("resume from a kept event: truncated=%v %v", tr, err)
+	}
+
+	s, _, ctx = open(t, store.Options{EventsMaxBytes: 4096})
+	sess, _ = s.CreateSession(ctx, "b")
+	for range 100 {
+		if _, err := s.Emit(ctx, sess.Token, chat.Event{Type: chat.FrameError, Msg: strings.Repeat("x", 1000)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := s.ReadEvents(ctx, sess.Token, "0", 1000)
+	if err != nil || len(evs) < 3 || len(evs) > 4 {
+		t.Fatalf("%d events of about 1 KB kept (%v), want those that fit in 4096 bytes", len(evs), err)
 	}
 }

@@ -39,6 +39,11 @@ type Options struct {
 	SessionTTL time.Duration
 	HistoryMax int
 	EventsMax  int
+	// HistoryMaxBytes and EventsMaxBytes bound the bytes a session keeps, its history's JSON
+	// entries and its events' (deltas not counted: a stored reply deletes them), the oldest
+	// dropped first (session.history_max_bytes, session.events_max_bytes). Default 1 MiB each.
+	HistoryMaxBytes int
+	EventsMaxBytes  int
 	// Partitions and StreamMaxLen shape the request streams (stream.partitions,
 	// stream.max_len). Defaults 4, 100000.
 	Partitions   int
@@ -60,6 +65,12 @@ func (o *Options) defaults() {
 	}
 	if o.EventsMax <= 0 {
 		o.EventsMax = defaults.SessionEventsMax
+	}
+	if o.HistoryMaxBytes <= 0 {
+		o.HistoryMaxBytes = defaults.SessionHistoryMaxBytes
+	}
+	if o.EventsMaxBytes <= 0 {
+		o.EventsMaxBytes = defaults.SessionEventsMaxBytes
 	}
 	if o.Partitions <= 0 {
 		o.Partitions = defaults.StreamPartitions

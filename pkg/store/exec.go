@@ -61,7 +61,7 @@ func luaSource(name string) string {
 }
 
 // evalSession evaluates a session script (sessionScript) with the session's KEYS, the common
-// ARGV (notify channel, session TTL, events kept, now: lua/prelude.lua) followed by args, and the
+// ARGV (notify channel, session TTL, events kept (eventCaps), now: lua/prelude.lua) followed by args, and the
 // command timeout. A token that is not of the shape the project issues never reaches Redis
 // (its keys could span hash slots, which rueidis refuses with a panic on a cluster): the
 // result is ErrSessionNotFound.
@@ -78,12 +78,22 @@ func (s *Store) evalSessionKeys(ctx context.Context, sc *rueidis.Lua, token stri
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
 	argv := make([]string, 0, 4+len(args))
-	argv = append(argv, s.keys.Notify(token), ms(s.opt.SessionTTL.Milliseconds()), strconv.Itoa(s.opt.EventsMax), ms(time.Now().UnixMilli()))
+	argv = append(argv, s.keys.Notify(token), ms(s.opt.SessionTTL.Milliseconds()), s.eventCaps(), ms(time.Now().UnixMilli()))
 	argv = append(argv, args...)
 	return sc.Exec(ctx, s.rdb, append(s.keys.SessionKeys(token), more...), argv)
 }
 
 func ms(n int64) string { return strconv.FormatInt(n, 10) }
+
+// eventCaps and historyCaps are the "count bytes" argument of the scripts that add to a
+// session's events (every session script, lua/prelude.lua) and history: what they keep.
+func (s *Store) eventCaps() string {
+	return strconv.Itoa(s.opt.EventsMax) + " " + strconv.Itoa(s.opt.EventsMaxBytes)
+}
+
+func (s *Store) historyCaps() string {
+	return strconv.Itoa(s.opt.HistoryMax) + " " + strconv.Itoa(s.opt.HistoryMaxBytes)
+}
 
 // reply splits a script's array reply into its status word and the rest.
 func reply(res rueidis.RedisResult) (string, []rueidis.RedisMessage, error) {

@@ -38,12 +38,14 @@ func (k Keys) Session(token string) string { return k.tagged(token, "") }
 // ID), started (turn a worker last began), stop (turn the user asked to stop), lease and until
 // (the worker attempt working on the session, and until when, Unix ms), base (the seq before
 // the first message kept in Pending), rate and rate_end (messages in the current one-minute
-// window, and when it ends, Unix ms), expires (when the keys' TTL runs out, Unix ms), and with
-// auth.mode jwt user (the owner's sub) and title (from the first message). A client_id's
+// window, and when it ends, Unix ms), expires (when the keys' TTL runs out, Unix ms),
+// hist_bytes (the bytes of the history's entries), ev_n and ev_bytes (the events in Out, and
+// the bytes of those but deltas): session.history_max_bytes, session.events_max(_bytes); and with auth.mode jwt user (the
+// owner's sub) and title (from the first message). A client_id's
 // record ("seq id offset", for an idempotent resend) is the field "c:" + client_id.
 // lua_test.go checks that the code uses exactly these and that docs/ARCHITECTURE.md lists them.
 var sessionFields = []string{"name", "start", "seq", "done", "last", "started", "stop", "lease", "until", "base",
-	"rate", "rate_end", "expires", "user", "title"}
+	"rate", "rate_end", "expires", "hist_bytes", "ev_n", "ev_bytes", "user", "title"}
 
 // Messages is the history list, one JSON Message per entry.
 func (k Keys) Messages(token string) string { return k.tagged(token, ":messages") }

@@ -68,6 +68,7 @@ func TestLuaSharedNames(t *testing.T) {
 		"FrameAck":      chat.FrameAck,
 		"RoleHuman":     chat.RoleHuman,
 		"RoleBot":       chat.RoleBot,
+		"FrameDelta":    chat.FrameDelta,
 
 		"RegenerationPrefix": chat.RegenerationPrefix,
 	}

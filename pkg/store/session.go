@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"chatbot/pkg/chat"
@@ -143,7 +142,7 @@ var appendScript = sessionScript("append_history.lua")
 // AppendHistory appends messages to the history directly (ops and tests; workers use
 // FinishTurn), capped at the history maximum.
 func (s *Store) AppendHistory(ctx context.Context, token string, msgs ...chat.Message) error {
-	args := []string{strconv.Itoa(s.opt.HistoryMax)}
+	args := []string{s.historyCaps()}
 	for _, m := range msgs {
 		b, err := chat.Marshal(m)
 		if err != nil {

@@ -180,7 +180,7 @@ func (s *Store) finishTurn(ctx context.Context, t Turn, answer *chat.Message, ev
 		return Finished{}, err
 	}
 	args := make([]string, 0, 9+min(len(t.Deltas), maxDroppedDeltas))
-	args = append(args, t.Holder, strconv.FormatInt(t.Seq, 10), t.raw, replyJSON, ev.Type, body, strconv.Itoa(s.opt.HistoryMax))
+	args = append(args, t.Holder, strconv.FormatInt(t.Seq, 10), t.raw, replyJSON, ev.Type, body, s.historyCaps())
 	var more []string
 	if req != nil {
 		more = []string{s.keys.Requests(req.Partition)}

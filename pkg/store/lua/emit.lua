@@ -8,11 +8,13 @@ local holder = ARGV[5] -- the worker attempt writing, '' to write outside any le
 local typ = ARGV[6]    -- the event's frame type
 local body = ARGV[7]   -- the event's JSON body, without the offset
 
-local h = redis.call('HMGET', H, 'name', 'last', 'lease')
+local h = redis.call('HMGET', H, 'name', 'last', 'lease', 'ev_n', 'ev_bytes')
 if not h[1] then return false end
 if holder ~= '' and h[3] ~= holder then return false end
 local id = emit(typ, body, h[2])
-redis.call('HSET', H, 'last', id)
+local f = {'last', id}
+count_event(f, typ, body, h[4], h[5])
+redis.call('HSET', H, unpack(f))
 -- Outside a lease (ops, tests) this may be the session's first event: OUT gets its TTL. A
 -- holder's turn began after a message, whose ack made OUT.
 if holder == '' then redis.call('PEXPIRE', OUT, TTL) end

@@ -19,7 +19,7 @@ local human = ARGV[7]               -- the message answered, JSON, as begin_turn
 local answer = ARGV[8]              -- the reply, JSON, '' for none (the turn failed)
 local typ = ARGV[9]                 -- the event's frame type (message or error)
 local body = ARGV[10]               -- the event's JSON body, without the offset
-local hist_max = tonumber(ARGV[11]) -- session.history_max: the history keeps the newest this many
+local hist_caps = ARGV[11]          -- "N B": the history keeps the newest N entries, B bytes (session.history_max, _bytes)
 local group = ARGV[12]              -- with REQS: the consumer group
 local req_id = ARGV[13]             -- with REQS: the request's entry ID
 local FIRST = 14                    -- ARGV[FIRST..#ARGV]: the IDs of the turn's delta events
@@ -30,13 +30,14 @@ local REGEN = '{"regenerate":' -- chat.RegenerationPrefix: starts the pending en
 -- PEND_BATCH: answered messages are trimmed from PEND once this many have gathered.
 local PEND_BATCH = 16
 
-local h = redis.call('HMGET', H, 'name', 'done', 'seq', 'last', 'lease', 'base', 'expires')
+local h = redis.call('HMGET', H, 'name', 'done', 'seq', 'last', 'lease', 'base', 'expires', 'hist_bytes', 'ev_n', 'ev_bytes')
 if not h[1] then return {'gone'} end
 if h[5] ~= holder then return {'lost'} end
 local done = num(h[2])
 if done + 1 ~= n then return {'stale', done} end
 local f = {}
 local add = {}
+local hist_bytes, replaced = num(h[8]), false -- the history's bytes ('hist_bytes'), a reply replaced
 if string.sub(human, 1, #REGEN) == REGEN then
   -- A regeneration (regenerate.lua): its message is in the history already, and its reply
   -- takes the place of the one it replaces (the history's last entry; nothing replaces it if
@@ -47,6 +48,7 @@ if string.sub(human, 1, #REGEN) == REGEN then
   local last = old and redis.call('LINDEX', MSGS, -1)
   if answer ~= '' and last and string.sub(last, 1, #old + 9) == '{"id":"' .. old .. '",' then
     redis.call('LSET', MSGS, -1, answer)
+    hist_bytes, replaced = hist_bytes - #last + #answer, true
   elseif answer ~= '' then
     add[1] = answer
   end
@@ -54,10 +56,14 @@ else
   if human ~= '' then add[#add + 1] = human end
   if answer ~= '' then add[#add + 1] = answer end
 end
+local hist_max, hist_max_bytes = caps(hist_caps)
 if #add > 0 then
   local len = redis.call('RPUSH', MSGS, unpack(add))
-  if len > hist_max then redis.call('LTRIM', MSGS, -hist_max, -1) end
+  for _, m in ipairs(add) do hist_bytes = hist_bytes + #m end
+  put(f, 'hist_bytes', (trim_history(len, hist_bytes, hist_max, hist_max_bytes, #add)))
   if len == #add then redis.call('PEXPIRE', MSGS, TTL) end
+elseif replaced then
+  put(f, 'hist_bytes', (trim_history(redis.call('LLEN', MSGS), hist_bytes, hist_max, hist_max_bytes, 1)))
 end
 put(f, 'done', n)
 local base = pend_base(h[6], done)
@@ -67,13 +73,19 @@ if n - base >= PEND_BATCH then
 elseif not h[6] then
   put(f, 'base', base)
 end
+-- The turn's deltas go before its event is counted: they leave 'ev_n'.
+local events = h[9]
+if #ARGV >= FIRST then
+  local gone = redis.call('XDEL', OUT, unpack(ARGV, FIRST))
+  if events then events = num(events) - gone end
+end
 local off = emit(typ, body, h[4])
 put(f, 'last', off)
+count_event(f, typ, body, events, h[10])
 local more = 0
 if num(h[3]) > n then more = 1 else put(f, 'lease', '') end
 slide(h[7], f)
 redis.call('HSET', H, unpack(f))
-if #ARGV >= FIRST then redis.call('XDEL', OUT, unpack(ARGV, FIRST)) end
 local acked = 0
 if REQS and more == 0 and type(redis.pcall('XACK', REQS, group, req_id)) == 'number' then acked = 1 end
 return {'ok', off, more, acked}

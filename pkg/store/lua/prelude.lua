@@ -10,13 +10,21 @@ local OUT = KEYS[4]  -- chat:{T}:out: the event stream sockets read
 -- ARGV[1..4]: the same for every session script; a script's own ARGV start at ARGV[5].
 local CHAN = ARGV[1]          -- chat:{T}:notify: the channel every event is announced on
 local TTL = tonumber(ARGV[2]) -- the session TTL, ms
-local EVMAX = ARGV[3]         -- events kept in OUT (XADD MAXLEN ~)
+local EV_CAPS = ARGV[3]       -- "N B": OUT keeps at most N events and B bytes (session.events_max, _bytes)
 local NOW = tonumber(ARGV[4]) -- the caller's clock, Unix ms: leases, the rate window, the TTL's slide
+
+-- caps reads a "count bytes" argument (Store.caps): two caps on what a key keeps.
+local function caps(arg)
+  local n, b = string.match(arg, '^(%d+) (%d+)$')
+  return tonumber(n), tonumber(b)
+end
+local EVMAX, EVMAX_BYTES = caps(EV_CAPS)
 
 -- Names Go shares (lua_test.go checks each equals the pkg/chat constant its comment names).
 local EV_TYPE = 't'       -- chat.OutFieldType: an OUT entry's frame type
 local EV_BODY = 'e'       -- chat.OutFieldBody: an OUT entry's JSON body
 local DELETED = 'deleted' -- chat.NotifyDeleted: announced on CHAN when the session is deleted
+local EV_DELTA = 'delta'  -- chat.FrameDelta: an event a stored reply deletes
 
 -- num reads a counter stored as a string: missing (nil or false) or not a number is 0.
 local function num(v) return tonumber(v or '0') or 0 end
@@ -33,9 +41,73 @@ local function put(f, field, v) f[#f + 1] = field; f[#f + 1] = v end
 -- the hash's new 'last'.
 local function emit(typ, body, last)
   local prev = last or '-'
-  local id = redis.call('XADD', OUT, 'MAXLEN', '~', EVMAX, '*', EV_TYPE, typ, EV_BODY, body)
+  local id = redis.call('XADD', OUT, '*', EV_TYPE, typ, EV_BODY, body)
   redis.call('PUBLISH', CHAN, prev .. ' ' .. id .. ' ' .. typ .. ' ' .. body)
   return id
+end
+
+-- Stored bytes per session (session.history_max_bytes, session.events_max_bytes): the hash's
+-- 'hist_bytes' is the bytes of the history's entries, 'ev_n' the events in OUT and 'ev_bytes'
+-- the bytes of those but deltas (type and body: the reply that ends a turn deletes its deltas,
+-- so they never add up). The scripts that add entries count them and drop the oldest when over
+-- a cap, in the same step and the same HMGET and HSET: no round trip, no command more, and a
+-- read of the oldest entries only when some are dropped.
+
+-- ev_size is what an event counts in 'ev_bytes'.
+local function ev_size(typ, body)
+  if typ == EV_DELTA then return 0 end
+  return #typ + #body
+end
+
+-- trim_out drops OUT's oldest events (never the newest) while it holds more than EVMAX of
+-- them or more than EVMAX_BYTES counted, given n and bytes (with the newest event), and
+-- returns what is left of both.
+local function trim_out(n, bytes)
+  local drop, start = {}, '-'
+  while n > 1 and (n > EVMAX or bytes > EVMAX_BYTES) do
+    local batch = redis.call('XRANGE', OUT, start, '+', 'COUNT', 64)
+    if #batch == 0 then break end
+    for _, e in ipairs(batch) do
+      if n <= 1 or (n <= EVMAX and bytes <= EVMAX_BYTES) then break end
+      bytes = bytes - ev_size(e[2][2], e[2][4]) -- the fields as emit writes them: t, type, e, body
+      n = n - 1
+      drop[#drop + 1] = e[1]
+    end
+    start = '(' .. batch[#batch][1]
+  end
+  for i = 1, #drop, 1000 do
+    redis.call('XDEL', OUT, unpack(drop, i, math.min(i + 999, #drop)))
+  end
+  return n, math.max(bytes, 0)
+end
+
+-- count_event counts the event (typ, body) just emitted into f's 'ev_n' and 'ev_bytes', given
+-- the hash's values before it (n false: a session older than 'ev_n', whose OUT is counted),
+-- dropping the oldest events when over a cap.
+local function count_event(f, typ, body, n, bytes)
+  local events
+  if n then events = num(n) + 1 else events = redis.call('XLEN', OUT) end
+  events, bytes = trim_out(events, num(bytes) + ev_size(typ, body))
+  put(f, 'ev_n', events)
+  put(f, 'ev_bytes', bytes)
+end
+
+-- trim_history drops the history's oldest entries while it holds more than max_n entries or
+-- more than max_bytes, given its length and bytes after the newest keep were added (those
+-- stay), and returns the bytes left and the entries dropped.
+local function trim_history(len, bytes, max_n, max_bytes, keep)
+  local drop = 0
+  while len - drop > keep and (len - drop > max_n or bytes > max_bytes) do
+    local batch = redis.call('LRANGE', MSGS, drop, drop + 63)
+    if #batch == 0 then break end
+    for _, m in ipairs(batch) do
+      if len - drop <= keep or (len - drop <= max_n and bytes <= max_bytes) then break end
+      bytes = bytes - #m
+      drop = drop + 1
+    end
+  end
+  if drop > 0 then redis.call('LTRIM', MSGS, drop, -1) end
+  return math.max(bytes, 0), drop
 end
 
 -- SLIDE_BELOW: the keys' TTL is slid back to TTL once less than this share of it is left (the

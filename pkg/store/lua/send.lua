@@ -48,7 +48,7 @@ if INDEX then
   local left = touch_user(INDEX, COUNT, NOW, TTL, token, user_limit)
   if left then return {'user_rate_limited', left} end
 end
-local h = redis.call('HMGET', H, 'name', 'seq', 'done', 'last', 'rate', 'rate_end', 'expires', 'lease', 'until', CID .. cid)
+local h = redis.call('HMGET', H, 'name', 'seq', 'done', 'last', 'rate', 'rate_end', 'expires', 'lease', 'until', CID .. cid, 'ev_n', 'ev_bytes')
 if not h[1] then return {'expired'} end
 local seq = num(h[2])
 local done = num(h[3])
@@ -71,6 +71,7 @@ if seq == 1 and title ~= '' then put(f, 'title', title) end
 if redis.call('RPUSH', PEND, msg) == 1 then redis.call('PEXPIRE', PEND, TTL) end
 local off = emit(ACK, ack_body, h[4])
 put(f, 'last', off)
+count_event(f, ACK, ack_body, h[11], h[12])
 if cid ~= '' then
   put(f, CID .. cid, seq .. ' ' .. msg_id .. ' ' .. off)
 end

@@ -23,11 +23,16 @@ func turn(t *testing.T, ctx context.Context, s *store.Store, token, text string)
 	if _, err := s.Send(ctx, token, human(text), store.SendLimits{MaxPending: 16, MessagesPerMinute: 1 << 20}); err != nil {
 		t.Fatalf("send: %v", err)
 	}
+	answerTurn(t, ctx, s, token, "echo: "+text)
+}
+
+// answerTurn answers the next pending turn with reply, streamed as two deltas first.
+func answerTurn(t *testing.T, ctx context.Context, s *store.Store, token, reply string) {
+	t.Helper()
 	tn, state, err := s.BeginTurn(ctx, token, "caps-test", 10, time.Minute)
 	if err != nil || state != store.TurnReady {
 		t.Fatalf("begin: %v %v", state, err)
 	}
-	reply := "echo: " + text
 	for _, piece := range []string{reply[:len(reply)/2], reply[len(reply)/2:]} {
 		id, err := s.EmitDelta(ctx, tn, chat.Event{Type: chat.FrameDelta, ReplyTo: tn.Message.ID, Text: piece})
 		if err != nil {
@@ -108,7 +113,18 @@ func TestSessionCaps(t *testing.T) {
 				t.Fatalf("turn %d: the newest reply is not kept", i)
 			}
 		}
+		// A regeneration replaces the last reply in place: counted too.
+		if _, err := s.Regenerate(ctx, sess.Token, uuid.NewString(), "", store.SendLimits{MaxPending: 16, MessagesPerMinute: 1 << 20}); err != nil {
+			t.Fatalf("regenerate: %v", err)
+		}
+		answerTurn(t, ctx, s, sess.Token, "again: "+strings.Repeat(">", 6000))
 		got := keptOf(t, ctx, s, sess.Token)
+		if got.fields["hist_bytes"] != strconv.Itoa(got.histBytes) || got.fields["ev_bytes"] != strconv.Itoa(got.evBytes) ||
+			got.fields["ev_n"] != strconv.Itoa(got.events) || !strings.HasPrefix(got.lastReply, "again: ") ||
+			got.histBytes > maxBytes || got.evBytes > maxBytes {
+			t.Fatalf("after a regeneration: counters hist_bytes %s ev_bytes %s ev_n %s, kept %d, %d bytes and %d events; last %.10q",
+				got.fields["hist_bytes"], got.fields["ev_bytes"], got.fields["ev_n"], got.histBytes, got.evBytes, got.events, got.lastReply)
+		}
 		// Full: within a message of the caps (each entry is about 4 KB).
 		if got.histBytes < maxBytes-9<<10 || got.evBytes < maxBytes-9<<10 {
 			t.Fatalf("history %d bytes, events %d bytes: want each close to %d", got.histBytes, got.evBytes, maxBytes)

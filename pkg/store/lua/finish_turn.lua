@@ -63,7 +63,8 @@ if #add > 0 then
   put(f, 'hist_bytes', (trim_history(len, hist_bytes, hist_max, hist_max_bytes, #add)))
   if len == #add then redis.call('PEXPIRE', MSGS, TTL) end
 elseif replaced then
-  put(f, 'hist_bytes', (trim_history(redis.call('LLEN', MSGS), hist_bytes, hist_max, hist_max_bytes, 1)))
+  local len = redis.call('LLEN', MSGS)
+  put(f, 'hist_bytes', (trim_history(len, hist_bytes, hist_max, hist_max_bytes, 1)))
 end
 put(f, 'done', n)
 local base = pend_base(h[6], done)

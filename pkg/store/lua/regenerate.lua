@@ -31,7 +31,7 @@ local BOT = 'bot'         -- chat.RoleBot: a reply's role
 -- A client_id's record is the hash field 'c:' .. client_id = "seq id offset" (send.lua's).
 local CID = 'c:'
 
-local h = redis.call('HMGET', H, 'name', 'seq', 'done', 'last', 'rate', 'rate_end', 'expires', 'lease', 'until', CID .. cid)
+local h = redis.call('HMGET', H, 'name', 'seq', 'done', 'last', 'rate', 'rate_end', 'expires', 'lease', 'until', CID .. cid, 'ev_n', 'ev_bytes')
 if not h[1] then return {'expired'} end
 local seq = num(h[2])
 local done = num(h[3])
@@ -74,8 +74,10 @@ if old then replaces = ',"replaces":' .. cjson.encode(old) end
 if redis.call('RPUSH', PEND, entry .. replaces .. ',"message":' .. human .. '}') == 1 then
   redis.call('PEXPIRE', PEND, TTL)
 end
-local off = emit(ACK, ack_head .. ',"reply_to":' .. cjson.encode(human_id) .. replaces .. '}', h[4])
+local ack = ack_head .. ',"reply_to":' .. cjson.encode(human_id) .. replaces .. '}'
+local off = emit(ACK, ack, h[4])
 put(f, 'last', off)
+count_event(f, ACK, ack, h[11], h[12])
 if cid ~= '' then put(f, CID .. cid, seq .. ' ' .. regen_id .. ' ' .. off) end
 slide(h[7], f)
 redis.call('HSET', H, unpack(f))

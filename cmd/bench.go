@@ -19,6 +19,7 @@ func newBenchCommand() *cobra.Command {
 		o        bench.Options
 		asJSON   bool
 		jsonFile string
+		model    bench.ModelOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -35,6 +36,14 @@ serve's RSS, heap, stacks and goroutines per socket (from /metrics, or /proc/PID
 --serve-pid) compared with --idle-base sockets, and with --serve-pid the serve's Redis
 connection count (connections to redis.url's nodes).
 
+--model-addr ADDR serves a fake OpenAI-compatible model instead, until interrupted: every
+reply --model-words words long, one word every --model-interval, like a real model's tokens.
+Point a worker at it (--llm.provider openai --llm.base_url http://ADDR/v1) and run a load with
+--stream --model-first-token INTERVAL: the bench then also prints the cost per token (Redis
+and app CPU per 1,000 tokens, Redis commands and bytes of traffic per token, from Redis's
+INFO on redis.url), the first token's latency after the model's own, and the Redis memory a
+finished reply leaves.
+
 The serve's limits apply to the bench like to anyone, and all its sockets come from one
 address: raise limits.messages_per_minute, limits.max_pending and
 limits.sessions_per_minute_per_ip and limits.frames_per_second (a closed loop sends more than
@@ -44,7 +53,9 @@ Only loopback URLs unless --allow-remote. A run always ends by itself.`,
 		Example: `  chatbot bench --sessions 200 --duration 30s                 # max throughput, closed loop
   chatbot bench --sessions 200 --rate 1000 --stream            # latency at 1000 msg/s
   chatbot bench --idle 19000 --serve-pid $(pgrep -n chatbot)   # idle sockets, memory per socket
-  chatbot bench --json | jq .turns_per_s`,
+  chatbot bench --json | jq .turns_per_s
+  chatbot bench --model-addr 127.0.0.1:9099 &                  # a fake model: 100 words, one per 25ms
+  chatbot bench --sessions 200 --stream --model-first-token 25ms # against a worker using it`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd)
@@ -55,6 +66,11 @@ Only loopback URLs unless --allow-remote. A run always ends by itself.`,
 				o.URL = urlOf(cfg.Server.Addr)
 			}
 			o.RedisAddrs, o.RedisURL = redisAddrs(cfg.Redis.URL), cfg.Redis.URL
+			if model.Addr != "" {
+				return bench.ServeModel(cmd.Context(), model, func(addr string) {
+					fmt.Fprintf(cmd.OutOrStdout(), "fake model on http://%s/v1: %d words a reply, one every %s\n", addr, model.Words, model.Interval)
+				})
+			}
 			var res printer
 			if o.Idle > 0 {
 				res, err = bench.RunIdle(cmd.Context(), o)
@@ -97,6 +113,10 @@ Only loopback URLs unless --allow-remote. A run always ends by itself.`,
 	f.DurationVar(&o.ConnectTimeout, "connect-timeout", 10e9, "time limit of one POST /token or socket dial")
 	f.BoolVar(&o.RedisMonitor, "redis-monitor", false, "count the Redis commands per turn with MONITOR on redis.url (slows Redis: use a low --rate)")
 	f.StringToIntVar(&o.Watch, "watch", nil, "report the CPU use of these processes during the measured window: name=PID,...")
+	f.StringVar(&model.Addr, "model-addr", "", "serve a fake OpenAI-compatible model on this loopback address instead of a load")
+	f.IntVar(&model.Words, "model-words", 100, "fake model: words per reply")
+	f.DurationVar(&model.Interval, "model-interval", 25e6, "fake model: time before each word")
+	f.DurationVar(&o.ModelFirstToken, "model-first-token", 0, "the model's own time to its first token: per-token costs and first-token latency after it")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	f.StringVar(&jsonFile, "json-file", "", "also write the result as JSON to this file")
 	return cmd

@@ -14,7 +14,10 @@
 # CPU lines (what each process and the whole machine used) before trusting an absolute number.
 #
 # Environment: BENCH_OUT (default docs/BENCHMARKS.md), BENCH_QUICK=1 (short durations and
-# counts, for trying the script), CHATBOT_BIN (a binary to measure instead of building one).
+# counts, for trying the script), CHATBOT_BIN (a binary to measure instead of building one),
+# BENCH_OLD_BIN (a previous binary, e.g. the last main's: the throughput, latency and LLM
+# stream scenarios run with it too, alternated, and the document gives the ratios) and
+# BENCH_OLD_NAME (what to call it, default its `version`).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -60,7 +63,7 @@ SESSIONS=200 # the throughput and latency scenarios
 RATE=1000    # the latency scenario
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/chatbot-bench.XXXXXX")
-SERVE_PID="" WORK_PID=""
+SERVE_PID="" WORK_PID="" MODEL_PID=""
 
 # stop_proc PID : SIGTERM, then SIGKILL after 15s.
 stop_proc() {
@@ -76,6 +79,7 @@ stop_proc() {
 }
 
 cleanup() {
+	stop_proc "$MODEL_PID"
 	stop_proc "$WORK_PID"
 	stop_proc "$SERVE_PID"
 	rm -rf -- "$tmp"
@@ -143,18 +147,19 @@ common=(--redis.url "$REDIS_URL" --log.level warn --log.format text --session.tt
 
 # The serve holds up to 20,000 files (the idle scenario's sockets), and as many sockets:
 # limits.max_sockets is set, not left to its default of 90% of the files.
+# start_serve [BIN] : a serve of BIN (default the binary measured).
 start_serve() {
 	(
 		ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-		exec "$bin" serve "${common[@]}" --server.addr "127.0.0.1:$SP" --limits.max_sockets 20000
+		exec "${1:-$bin}" serve "${common[@]}" --server.addr "127.0.0.1:$SP" --limits.max_sockets 20000
 	) >>"$tmp/serve.log" 2>&1 &
 	SERVE_PID=$!
 	wait_http "$URL/readyz"
 }
 
-# start_work ECHO_DELAY CONCURRENCY
+# start_work ECHO_DELAY CONCURRENCY [BIN]
 start_work() {
-	"$bin" work "${common[@]}" --llm.provider echo --llm.echo_delay "$1" --replicas 1 --concurrency "$2" \
+	"${3:-$bin}" work "${common[@]}" --llm.provider echo --llm.echo_delay "$1" --replicas 1 --concurrency "$2" \
 		--worker.shutdown_timeout 5s --worker.metrics_addr "127.0.0.1:$WP" >>"$tmp/work.log" 2>&1 &
 	WORK_PID=$!
 	wait_http "http://127.0.0.1:$WP/readyz"
@@ -179,10 +184,68 @@ start_work 0s 64
 scenario throughput --sessions "$SESSIONS" --pipeline 1 --duration "$DUR" --warmup 2s
 # 2. the same sessions at a fixed 1000 messages/s: latency end to end.
 scenario latency --sessions "$SESSIONS" --rate "$RATE" --duration "$DUR" --warmup 2s
+# With BENCH_OLD_BIN (say, the previous main): the same two scenarios with that binary's
+# serve and work, alternated with this one's, old-new-old after the first: the ratios in the
+# document are of the sums of each binary's two runs.
+if [[ -n "${BENCH_OLD_BIN:-}" ]]; then
+	for round in old new2 old2; do
+		b=$bin
+		[[ "$round" == old* ]] && b=$BENCH_OLD_BIN
+		stop_proc "$WORK_PID"
+		stop_proc "$SERVE_PID"
+		start_serve "$b"
+		start_work 0s 64 "$b"
+		scenario "throughput-$round" --sessions "$SESSIONS" --pipeline 1 --duration "$DUR" --warmup 2s
+		scenario "latency-$round" --sessions "$SESSIONS" --rate "$RATE" --duration "$DUR" --warmup 2s
+	done
+	stop_proc "$WORK_PID"
+	stop_proc "$SERVE_PID"
+	start_serve
+	start_work 0s 64
+fi
 # 5. streaming: ack, first delta, and each delta from its write to Redis to the client.
 scenario streaming --sessions "$SESSIONS" --rate 500 --stream --duration "$DUR" --warmup 2s
 # Redis commands per turn (MONITOR slows Redis: a low rate, for the counts only).
 scenario roundtrips --sessions 50 --rate 200 --duration 3s --warmup 1s --redis-monitor
+
+# 6. streams at LLM scale: a fake OpenAI-compatible model (`chatbot bench --model-addr`: 100
+# words a reply, one every 25 ms), 200 sessions in closed loop with ?stream=1, for each
+# worker.delta_interval of the curve: Redis and app CPU per 1,000 tokens, Redis commands and
+# bytes per token, first token after the model's, Redis memory per finished reply. With
+# BENCH_OLD_BIN, that binary's worker too (with its own defaults), between the windows.
+MP=$(free_port)
+"$bin" bench --model-addr "127.0.0.1:$MP" --model-words 100 --model-interval 25ms >>"$tmp/model.log" 2>&1 &
+MODEL_PID=$!
+for ((i = 0; i < 300; i++)); do
+	(echo >"/dev/tcp/127.0.0.1/$MP") 2>/dev/null && break
+	sleep 0.05
+done
+# start_llm_work BIN [WORK_ARGS...] : a worker of BIN on the fake model.
+start_llm_work() {
+	local b=$1
+	shift
+	"$b" work "${common[@]}" --llm.provider openai --llm.base_url "http://127.0.0.1:$MP/v1" --llm.api_key bench \
+		--replicas 1 --concurrency 256 --worker.shutdown_timeout 5s --worker.metrics_addr "127.0.0.1:$WP" "$@" >>"$tmp/work.log" 2>&1 &
+	WORK_PID=$!
+	wait_http "http://127.0.0.1:$WP/readyz"
+}
+llm_scenario() {
+	scenario "$1" --sessions "$SESSIONS" --pipeline 1 --stream --duration "$DUR" --warmup 3s --model-first-token 25ms
+}
+stop_proc "$WORK_PID"
+LLM_WINDOWS="0ms 25ms 50ms 100ms"
+for w in $LLM_WINDOWS; do
+	start_llm_work "$bin" --worker.delta_interval "$w"
+	llm_scenario "llm-$w"
+	stop_proc "$WORK_PID"
+	if [[ -n "${BENCH_OLD_BIN:-}" && "$w" == 25ms ]]; then
+		start_llm_work "$BENCH_OLD_BIN"
+		llm_scenario llm-old
+		stop_proc "$WORK_PID"
+	fi
+done
+stop_proc "$MODEL_PID"
+MODEL_PID=""
 
 # metric_of URL NAME : the value of an unlabelled series, or nothing.
 metric_of() { curl -sf "$1" | sed -n "s/^$2 \([0-9.e+-]*\)\$/\1/p"; }
@@ -249,6 +312,8 @@ idle_target='$IDLE'
 slow_sessions='$SLOW_SESSIONS'
 sessions='$SESSIONS'
 rate='$RATE'
+llm_windows='$LLM_WINDOWS'
+old_bin='${BENCH_OLD_NAME:-${BENCH_OLD_BIN:+$("$BENCH_OLD_BIN" version 2>/dev/null | head -1)}}'
 quick='${BENCH_QUICK:-}'
 hold='$HOLD'
 ENV

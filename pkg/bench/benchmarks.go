@@ -129,6 +129,16 @@ func WriteBenchmarks(w io.Writer, dir string, m Machine) error {
 			"MONITOR on the Redis during the window, at a low rate (MONITOR slows Redis down; these figures are counts, not speed). Each client connection is attributed to the process that owns it (/proc). EVALSHA is named after the script it runs.",
 			printed["roundtrips"]},
 	}
+	d.Old = compareOld(dir, env, load)
+	d.LLM, err = llmRows(dir, env)
+	if err != nil {
+		return err
+	}
+	for _, row := range d.LLM {
+		d.Scenarios = append(d.Scenarios, scenarioBlock{"6. Streams at LLM scale: " + row.Name,
+			"A fake OpenAI-compatible model (`chatbot bench --model-addr`: 100 words a reply, one every 25 ms), " + env["sessions"] + " sessions in closed loop with `?stream=1`; " + row.Name + ".",
+			row.printed})
+	}
 	t, err := template.New("BENCHMARKS.md").Option("missingkey=error").Parse(benchmarksTemplate)
 	if err != nil {
 		return err
@@ -157,6 +167,26 @@ type benchmarksDoc struct {
 	XADDPipelined, XADDOneByOne, RedisUsPerTurn, RedisCeiling    string
 	Scenarios                                                    []scenarioBlock
 	GoBench                                                      string
+
+	Old *oldComparison // with BENCH_OLD_BIN: the same scenarios, run by that binary
+	LLM []llmRow       // the streams at LLM scale, one row per worker.delta_interval (and old)
+}
+
+// oldComparison sets this binary's throughput and latency scenarios against another binary's,
+// run alternated in the same run: new (throughput, latency), old, new2, old2.
+type oldComparison struct {
+	Name []string // the old binary, as `version` prints it
+	Rows []compareRow
+}
+
+type compareRow struct{ What, New, Old, Ratio string }
+
+// llmRow is one streams-at-LLM-scale scenario's figures, per token.
+type llmRow struct {
+	Name                                          string
+	Turns, RedisCPU, AppCPU, Commands, Bytes      string
+	FirstP50, FirstP99, MemPerReply, MemX, Deltas string
+	printed                                       string
 }
 
 // cpuFigures is what a scenario's CPU sample says, formatted.
@@ -383,4 +413,108 @@ func readRunEnv(path string) (map[string]string, error) {
 		env[name] = strings.TrimSuffix(strings.TrimPrefix(value, "'"), "'")
 	}
 	return env, sc.Err()
+}
+
+// compareOld reads throughput-old, latency-old, throughput-new2, ... when the run has them.
+func compareOld(dir string, env map[string]string, load map[string]*Result) *oldComparison {
+	runs := map[string]*Result{"throughput": load["throughput"], "latency": load["latency"]}
+	for _, sc := range []string{"throughput", "latency"} {
+		for _, round := range []string{"old", "new2", "old2"} {
+			var r Result
+			if err := readJSON(filepath.Join(dir, sc+"-"+round+".json"), &r); err != nil {
+				return nil
+			}
+			runs[sc+"-"+round] = &r
+		}
+	}
+	c := &oldComparison{Name: []string{env["old_bin"]}}
+	// both sums a figure over the two runs of each binary.
+	both := func(sc string, f func(*Result) float64) (float64, float64) {
+		return (f(runs[sc]) + f(runs[sc+"-new2"])) / 2, (f(runs[sc+"-old"]) + f(runs[sc+"-old2"])) / 2
+	}
+	add := func(what, unit string, digits int, nw, old float64) {
+		ratio := "n/a"
+		if old > 0 {
+			ratio = fmt.Sprintf("%.2f", nw/old)
+		}
+		c.Rows = append(c.Rows, compareRow{what, fmt.Sprintf("%.*f%s", digits, nw, unit), fmt.Sprintf("%.*f%s", digits, old, unit), ratio})
+	}
+	nw, old := both("throughput", func(r *Result) float64 { return r.TurnsPerSec })
+	add("throughput, closed loop (turns/s)", "", 0, nw, old)
+	for _, p := range []string{"redis", "serve", "work"} {
+		nw, old = both("throughput", func(r *Result) float64 {
+			if r.TurnsPerSec <= 0 {
+				return 0
+			}
+			return r.CPU.Cores[p] * 1e6 / r.TurnsPerSec
+		})
+		add("throughput: "+p+" CPU per turn", " µs", 0, nw, old)
+	}
+	nw, old = both("throughput", func(r *Result) float64 {
+		if r.Redis == nil || r.Turns <= 0 {
+			return 0
+		}
+		return float64(r.Redis.Commands) / float64(r.Turns)
+	})
+	add("throughput: Redis commands per turn, scripts' included (INFO)", "", 1, nw, old)
+	nw, old = both("throughput", func(r *Result) float64 { return r.Latency.P99 })
+	add("throughput: reply p99", " ms", 1, nw, old)
+	nw, old = both("throughput", func(r *Result) float64 { return r.SessionWorst.Max })
+	add("throughput: worst session's worst reply", " ms", 0, nw, old)
+	nw, old = both("latency", func(r *Result) float64 { return r.Latency.P50 })
+	add("at "+env["rate"]+" turns/s: reply p50", " ms", 2, nw, old)
+	nw, old = both("latency", func(r *Result) float64 { return r.Latency.P99 })
+	add("at "+env["rate"]+" turns/s: reply p99", " ms", 2, nw, old)
+	nw, old = both("latency", func(r *Result) float64 { return r.CPU.MachineBusy * 100 })
+	add("at "+env["rate"]+" turns/s: machine busy", "%", 0, nw, old)
+	return c
+}
+
+// llmRows reads llm-WINDOW.json for each window of llm_windows, and llm-old.json.
+func llmRows(dir string, env map[string]string) ([]llmRow, error) {
+	var rows []llmRow
+	names := strings.Fields(env["llm_windows"])
+	if _, err := os.Stat(filepath.Join(dir, "llm-old.json")); err == nil {
+		names = append(names, "old")
+	}
+	for _, w := range names {
+		var r Result
+		if err := readJSON(filepath.Join(dir, "llm-"+w+".json"), &r); err != nil {
+			return nil, err
+		}
+		printed, err := os.ReadFile(filepath.Join(dir, "llm-"+w+".txt"))
+		if err != nil {
+			return nil, err
+		}
+		name := "worker.delta_interval " + w
+		if w == "old" {
+			name = "the previous binary (" + env["old_bin"] + ", its defaults)"
+		}
+		row := llmRow{Name: name, Turns: fmt.Sprintf("%.1f", r.TurnsPerSec), printed: string(printed),
+			RedisCPU: "n/a", AppCPU: "n/a", Commands: "n/a", Bytes: "n/a", FirstP50: "n/a", FirstP99: "n/a",
+			MemPerReply: "n/a", MemX: "n/a", Deltas: "n/a"}
+		tokens := float64(r.Tokens)
+		if tokens > 0 {
+			if c, ok := r.CPU.Cores["redis"]; ok {
+				row.RedisCPU = fmt.Sprintf("%.4f", 1000*c*r.DurationSec/tokens)
+			}
+			row.AppCPU = fmt.Sprintf("%.4f", 1000*(r.CPU.Cores["serve"]+r.CPU.Cores["work"])*r.DurationSec/tokens)
+			if u := r.Redis; u != nil {
+				row.Commands, row.Bytes = fmt.Sprintf("%.2f", float64(u.Commands)/tokens), fmt.Sprintf("%.0f", float64(u.NetBytes)/tokens)
+				if r.Replies > 0 && r.WindowReplies > 0 {
+					per := float64(u.MemoryBytes) / float64(r.Replies)
+					row.MemPerReply = fmt.Sprintf("%.0f", per)
+					row.MemX = fmt.Sprintf("%.1f", per/(float64(r.ReplyBytes)/float64(r.WindowReplies)))
+				}
+			}
+		}
+		if fd := r.FirstDelta; fd != nil && fd.N > 0 {
+			row.FirstP50, row.FirstP99 = fmt.Sprintf("%.1f", fd.P50-r.ModelFirstTokenMs), fmt.Sprintf("%.1f", fd.P99-r.ModelFirstTokenMs)
+		}
+		if n := r.Frames["message"]; n > 0 {
+			row.Deltas = fmt.Sprintf("%.1f", float64(r.Frames["delta"])/float64(n))
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
 }

@@ -10,6 +10,7 @@ type frame struct {
 	ReplyTo  string `json:"reply_to"`
 	Code     string `json:"code"`
 	Offset   string `json:"offset"`
+	Msg      string `json:"msg"`
 }
 
 func decodeFrame(data []byte) (frame, bool) {

@@ -61,6 +61,17 @@ type Result struct {
 	SessionWorst Summary `json:"session_worst"`
 	NoReply      int     `json:"sessions_no_reply"`
 	Unanswered   int64   `json:"unanswered"`
+	// Redis is what the Redis at RedisURL counted (INFO), when it could be read; Tokens and
+	// ReplyBytes are the words and bytes of text of the replies that arrived in the window,
+	// and Replies the replies of the whole run (what MemoryBytes holds).
+	Redis      *RedisUse `json:"redis,omitempty"`
+	Tokens     int64     `json:"tokens"`
+	ReplyBytes int64     `json:"reply_bytes"`
+	Replies    int64     `json:"replies"`
+	// WindowReplies is how many replies arrived in the window (Tokens' replies).
+	WindowReplies int64 `json:"window_replies"`
+	// ModelFirstTokenMs is the model's own time to its first token (ModelFirstToken).
+	ModelFirstTokenMs float64 `json:"model_first_token_ms,omitempty"`
 	// RoundTrips is what MONITOR saw, with RedisMonitor.
 	RoundTrips *RoundTrips `json:"round_trips,omitempty"`
 	// Frames counts the frames received by every socket, by type.
@@ -84,6 +95,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{
 		URL: o.URL, Sessions: o.Sessions, SocketsPerSession: o.SocketsPerSession, Stream: o.Stream,
 		Rate: o.Rate, DurationSec: o.Duration.Seconds(), WarmupSec: o.Warmup.Seconds(), SourceAddrs: max(len(c.sources), 1),
+		ModelFirstTokenMs: ms(o.ModelFirstToken),
+	}
+	// Redis's own counters, when redis.url names a single node that answers.
+	var infoBefore redisInfo
+	withInfo := false
+	if o.RedisURL != "" {
+		infoBefore, err = sampleRedis(ctx, o.RedisURL)
+		withInfo = err == nil
 	}
 	if o.Rate == 0 {
 		res.Pipeline = o.Pipeline
@@ -135,7 +154,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		defer mon.stop()
 	}
 	cpuFrom := make(chan cpuSnap, 1)
-	cpuTimer := time.AfterFunc(time.Until(rec.from), func() { cpuFrom <- snapCPU(o.Watch) })
+	infoFrom := make(chan redisInfo, 1)
+	cpuTimer := time.AfterFunc(time.Until(rec.from), func() {
+		cpuFrom <- snapCPU(o.Watch)
+		if withInfo {
+			if info, err := sampleRedis(ctx, o.RedisURL); err == nil {
+				infoFrom <- info
+			}
+		}
+	})
 	defer cpuTimer.Stop()
 	if o.Rate > 0 {
 		rec.addError("client_behind", paced(ctx, sessions, o.Rate, start, rec.to))
@@ -145,9 +172,24 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	select {
 	case from := <-cpuFrom:
 		res.CPU = from.use(snapCPU(o.Watch))
+		if !withInfo {
+			break
+		}
+		select {
+		case from := <-infoFrom:
+			if to, err := sampleRedis(ctx, o.RedisURL); err == nil {
+				res.Redis = &RedisUse{Commands: to.commands - from.commands, NetBytes: to.netBytes() - from.netBytes()}
+			}
+		case <-time.After(5 * time.Second): // the sample failed, or took longer than INFO should
+		}
 	default: // stopped before the window began
 	}
 	drain(ctx, sessions, o.Drain)
+	if res.Redis != nil {
+		if after, err := sampleRedis(ctx, o.RedisURL); err == nil {
+			res.Redis.MemoryBytes = after.int("used_memory") - infoBefore.int("used_memory")
+		}
+	}
 	if mon != nil {
 		mon.stop()
 	}
@@ -182,6 +224,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.Ack, res.FirstDelta, res.DeltaDelivery = &ack, &fd, &dd
 	}
 	res.Errors, res.Frames = rec.errors, rec.frames
+	res.Tokens, res.ReplyBytes, res.Replies = rec.tokens, rec.replyBytes, rec.replies
+	res.WindowReplies = rec.windowReplies
 	if mon != nil {
 		rt := mon.result(rec.sent, watchedAddrs(o))
 		res.RoundTrips = &rt

@@ -38,6 +38,9 @@ type Options struct {
 	// Stream opens the sockets with ?stream=1: ack and delta frames too, and the latency to
 	// the first delta.
 	Stream bool
+	// ModelFirstToken is how long the model takes to its first token (the fake model's
+	// interval, --model-first-token): the first delta's latency is also shown after it.
+	ModelFirstToken time.Duration
 	// Message is the text sent. Default "Hello, how are you today?".
 	Message string
 

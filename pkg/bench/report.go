@@ -61,6 +61,11 @@ func (r *Result) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  errors:      %s\n", formatCounts(r.Errors))
 	fmt.Fprintf(w, "  frames in:   %s\n", formatCounts(r.Frames))
+	if u := r.Redis; u != nil && r.Turns > 0 {
+		fmt.Fprintf(w, "  Redis (INFO): %.1f commands per turn (those inside scripts too), %.0f B of traffic per turn; used_memory %+d B after the run\n",
+			float64(u.Commands)/float64(r.Turns), float64(u.NetBytes)/float64(r.Turns), u.MemoryBytes)
+	}
+	r.printTokens(w)
 	if rt := r.RoundTrips; rt != nil {
 		fmt.Fprintf(w, "  Redis commands per turn (MONITOR, %d turns):\n", rt.Turns)
 		for _, p := range slices.Sorted(maps.Keys(rt.ByProcess)) {
@@ -121,4 +126,48 @@ func perUnit(v float64, unit string) string {
 		return fmt.Sprintf("%.1f KiB", v/1024)
 	}
 	return fmt.Sprintf("%.2f", v)
+}
+
+// printTokens writes the per-token figures of a run against a streaming model
+// (ModelFirstTokenMs set): what a token costs Redis and the app, and a finished reply's memory.
+func (r *Result) printTokens(w io.Writer) {
+	if r.ModelFirstTokenMs <= 0 || r.Tokens <= 0 {
+		return
+	}
+	tokens := float64(r.Tokens)
+	mean := 0.0
+	if r.WindowReplies > 0 {
+		mean = float64(r.ReplyBytes) / float64(r.WindowReplies)
+	}
+	fmt.Fprintf(w, "  tokens:      %d in the window (the words of %d replies; %.0f B of text a reply)\n", r.Tokens, r.WindowReplies, mean)
+	if fd := r.FirstDelta; fd != nil && fd.N > 0 {
+		fmt.Fprintf(w, "  first token: p50 %.2fms  p99 %.2fms after the model's own (%.0fms)\n", fd.P50-r.ModelFirstTokenMs, fd.P99-r.ModelFirstTokenMs, r.ModelFirstTokenMs)
+	}
+	var parts []string
+	if c, ok := r.CPU.Cores["redis"]; ok {
+		parts = append(parts, fmt.Sprintf("Redis CPU %.4f s", 1000*c*r.DurationSec/tokens))
+	}
+	app, ok := 0.0, false
+	for _, k := range []string{"serve", "work"} {
+		if c, has := r.CPU.Cores[k]; has {
+			app, ok = app+c, true
+		}
+	}
+	if ok {
+		parts = append(parts, fmt.Sprintf("app CPU (serve + work) %.4f s", 1000*app*r.DurationSec/tokens))
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "  per 1,000 tokens: %s\n", strings.Join(parts, ", "))
+	}
+	if u := r.Redis; u != nil {
+		fmt.Fprintf(w, "  per token:   %.2f Redis commands, %.0f B of Redis traffic\n", float64(u.Commands)/tokens, float64(u.NetBytes)/tokens)
+		if r.Replies > 0 {
+			per := float64(u.MemoryBytes) / float64(r.Replies)
+			ratio := 0.0
+			if mean > 0 {
+				ratio = per / mean
+			}
+			fmt.Fprintf(w, "  Redis memory per finished reply: %.0f B (%.1fx its text; used_memory after the run over its %d replies, the message sent included)\n", per, ratio, r.Replies)
+		}
+	}
 }

@@ -164,6 +164,7 @@ func (s *session) handle(f frame, now time.Time) {
 			s.rec.addMsgError(m.at, f.Code)
 		} else {
 			s.rec.addTurn(m.at, now)
+			s.rec.addReply(now, f.Msg)
 			if s.rec.counts(m.at) {
 				s.replies++
 				s.worst = max(s.worst, now.Sub(m.at))

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,9 @@ type recorder struct {
 	delivery   []time.Duration
 	errors     map[string]int64
 	frames     map[string]int64 // frames received, by type, on every socket
+	// replies counts every reply of the run (warmup and drain too); tokens and replyBytes
+	// are the words and bytes of the text of those that arrived in the window.
+	replies, tokens, replyBytes, windowReplies int64
 }
 
 func newRecorder(from, to time.Time) *recorder {
@@ -50,6 +54,18 @@ func (r *recorder) addTurn(at, now time.Time) {
 	r.turns++
 	r.turn = append(r.turn, now.Sub(at))
 	r.mu.Unlock()
+}
+
+// addReply records a reply's text, arrived at now.
+func (r *recorder) addReply(now time.Time, text string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.replies++
+	if r.counts(now) {
+		r.windowReplies++
+		r.tokens += int64(len(strings.Fields(text)))
+		r.replyBytes += int64(len(text))
+	}
 }
 
 func (r *recorder) addFirstDelta(at, now time.Time) {

@@ -22,10 +22,13 @@ func loadConfig(cmd *cobra.Command) (*config.Config, error) {
 }
 
 // newRegistry is the Prometheus registry of a process, with the Go and process collectors:
-// what /metrics serves for serve, work and dev.
+// what /metrics serves for serve, work and dev. The Go collector adds the runtime's scheduler
+// metrics, go_sched_latencies_seconds among them (how long goroutines waited to run: where a
+// latency tail from CPU queueing shows).
 func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsScheduler)),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
 }
 

@@ -105,6 +105,7 @@ wait_http() {
 		sleep 0.05
 	done
 	log "$1 did not answer in 15s"
+	tail -n 5 "$tmp"/*.log >&2 || true
 	return 1
 }
 
@@ -145,12 +146,22 @@ common=(--redis.url "$REDIS_URL" --log.level warn --log.format text --session.tt
 	--limits.sessions_per_minute_per_ip 1000000 --limits.sockets_per_session 8
 	--limits.messages_per_minute_per_ip 0 --limits.sockets_per_ip 0 --limits.frames_per_second 1000000)
 
+# in_dir_of BIN : in a subshell, run another binary than the one measured (BENCH_OLD_BIN) from an
+# empty directory: this tree's config.yaml may hold keys it does not know.
+in_dir_of() {
+	if [[ "$1" != "$bin" ]]; then
+		mkdir -p "$tmp/old"
+		cd "$tmp/old"
+	fi
+}
+
 # The serve holds up to 20,000 files (the idle scenario's sockets), and as many sockets:
 # limits.max_sockets is set, not left to its default of 90% of the files.
 # start_serve [BIN] : a serve of BIN (default the binary measured).
 start_serve() {
 	(
 		ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+		in_dir_of "${1:-$bin}"
 		exec "${1:-$bin}" serve "${common[@]}" --server.addr "127.0.0.1:$SP" --limits.max_sockets 20000
 	) >>"$tmp/serve.log" 2>&1 &
 	SERVE_PID=$!
@@ -159,8 +170,11 @@ start_serve() {
 
 # start_work ECHO_DELAY CONCURRENCY [BIN]
 start_work() {
-	"${3:-$bin}" work "${common[@]}" --llm.provider echo --llm.echo_delay "$1" --replicas 1 --concurrency "$2" \
-		--worker.shutdown_timeout 5s --worker.metrics_addr "127.0.0.1:$WP" >>"$tmp/work.log" 2>&1 &
+	(
+		in_dir_of "${3:-$bin}"
+		exec "${3:-$bin}" work "${common[@]}" --llm.provider echo --llm.echo_delay "$1" --replicas 1 --concurrency "$2" \
+			--worker.shutdown_timeout 5s --worker.metrics_addr "127.0.0.1:$WP"
+	) >>"$tmp/work.log" 2>&1 &
 	WORK_PID=$!
 	wait_http "http://127.0.0.1:$WP/readyz"
 }
@@ -224,8 +238,11 @@ done
 start_llm_work() {
 	local b=$1
 	shift
-	"$b" work "${common[@]}" --llm.provider openai --llm.base_url "http://127.0.0.1:$MP/v1" --llm.api_key bench \
-		--replicas 1 --concurrency 256 --worker.shutdown_timeout 5s --worker.metrics_addr "127.0.0.1:$WP" "$@" >>"$tmp/work.log" 2>&1 &
+	(
+		in_dir_of "$b"
+		exec "$b" work "${common[@]}" --llm.provider openai --llm.base_url "http://127.0.0.1:$MP/v1" --llm.api_key bench \
+			--replicas 1 --concurrency 256 --worker.shutdown_timeout 5s --worker.metrics_addr "127.0.0.1:$WP" "$@"
+	) >>"$tmp/work.log" 2>&1 &
 	WORK_PID=$!
 	wait_http "http://127.0.0.1:$WP/readyz"
 }

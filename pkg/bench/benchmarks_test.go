@@ -2,8 +2,10 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -59,5 +61,70 @@ func TestJQNumber(t *testing.T) {
 		if got := jqNumber(v); got != want {
 			t.Errorf("jqNumber(%v) = %s, want %s", v, got, want)
 		}
+	}
+}
+
+// With the previous binary's runs and the LLM stream scenarios in the run directory, the
+// document gains the comparison (ratios of the means of each binary's two runs) and the
+// per-token table.
+func TestWriteBenchmarksOldAndLLM(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	entries, err := os.ReadDir("testdata/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("testdata/run", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Name() == "run.env" {
+			b = append(b, "llm_windows='0ms 50ms'\nold_bin='main abc'\n"...)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(name string, r Result) {
+		b, _ := json.Marshal(r)
+		if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, name+".txt"), []byte("printed "+name+"\n"), 0o644)
+	}
+	for name, tps := range map[string]float64{"throughput-new2": 3000, "throughput-old": 1000, "throughput-old2": 1000,
+		"latency-new2": 1000, "latency-old": 1000, "latency-old2": 1000} {
+		write(name, Result{TurnsPerSec: tps, Turns: 100, CPU: CPUUse{Cores: map[string]float64{"redis": 0.5}}})
+	}
+	for _, w := range []string{"0ms", "50ms", "old"} {
+		write("llm-"+w, Result{TurnsPerSec: 80, DurationSec: 10, Tokens: 80000, WindowReplies: 800, ReplyBytes: 800 * 500, Replies: 1000,
+			ModelFirstTokenMs: 25, FirstDelta: &Summary{N: 10, P50: 30, P99: 40},
+			CPU:    CPUUse{Cores: map[string]float64{"redis": 0.1, "serve": 0.1, "work": 0.2}},
+			Redis:  &RedisUse{Commands: 160000, NetBytes: 8e6, MemoryBytes: 1e6},
+			Frames: map[string]int64{"message": 1000, "delta": 20000}})
+	}
+	var got bytes.Buffer
+	m := Machine{Cores: 2, Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	if err := WriteBenchmarks(&got, dir, m); err != nil {
+		t.Fatal(err)
+	}
+	doc := got.String()
+	for _, want := range []string{
+		"## Against the previous binary, same run", "main abc ran the same two scenarios",
+		// throughput: this binary's runs are testdata's and 3000; the old ones 1000 each.
+		"| throughput, closed loop (turns/s) |",
+		"## Streams at LLM scale",
+		// 0.1 cores x 10 s / 80,000 tokens x 1,000; 2 commands and 100 B a token; 1,000 B a reply, 2x its 500 B.
+		"| worker.delta_interval 50ms | 80.0 | 0.0125 | 2.00 | 100 | 0.0375 | 5.0 / 15.0 | 1000 (2.0×) | 20.0 |",
+		"| the previous binary (main abc, its defaults) |",
+		"### 6. Streams at LLM scale: worker.delta_interval 0ms",
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("the document lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(doc)
 	}
 }

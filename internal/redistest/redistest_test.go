@@ -133,3 +133,15 @@ func TestDoReplies(t *testing.T) {
 		t.Errorf("INCR: %q %v", v, err)
 	}
 }
+
+// TestKeySlotOf: the proxy's hash slots are Redis Cluster's (CLUSTER KEYSLOT).
+func TestKeySlotOf(t *testing.T) {
+	for key, want := range map[string]int{
+		"chat:requests:{0}": 13907, "chat:requests:{1}": 9842, "chat:requests:{2}": 5649, "chat:requests:{3}": 1584,
+		"foo": 12182, "{user1000}.following": 3443, "foo{}{bar}": 8363, "foo{{bar}}zap": 4015,
+	} {
+		if got := redistest.KeySlotOf(key); got != want {
+			t.Errorf("KeySlotOf(%q) = %d, want %d", key, got, want)
+		}
+	}
+}

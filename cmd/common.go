@@ -32,9 +32,11 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-// openStore connects to the configured Redis.
-func openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
-	return store.Open(ctx, storeOptions(cfg))
+// openStore connects to the configured Redis; log gets what the start's checks warn about.
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*store.Store, error) {
+	opt := storeOptions(cfg)
+	opt.Logger = log
+	return store.Open(ctx, opt)
 }
 
 // authVerifier is the JWT verifier of the auth.* keys: nil with auth.mode none. Close it when

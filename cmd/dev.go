@@ -78,6 +78,7 @@ func runDev(cmd *cobra.Command, demo authDemo) error {
 		return err
 	}
 	sopt := storeOptions(cfg)
+	sopt.Logger = log
 	redisLine := "Redis at " + config.RedactURL(cfg.Redis.URL)
 	if !redisURLGiven(cmd, cfg) {
 		mem, err := devredis.Start()

@@ -115,7 +115,7 @@ func withStore(cmd *cobra.Command, fn func(*store.Store) error) error {
 }
 
 func withConfigStore(cmd *cobra.Command, cfg *config.Config, fn func(*store.Store) error) error {
-	st, err := openStore(cmd.Context(), cfg)
+	st, err := openStore(cmd.Context(), cfg, newLogger(cfg, cmd.ErrOrStderr()))
 	if err != nil {
 		return err
 	}

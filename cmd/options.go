@@ -23,6 +23,7 @@ func storeOptions(cfg *config.Config) store.Options {
 		TLSCAFile:       cfg.Redis.TLSCAFile,
 		ConnectTimeout:  cfg.Redis.ConnectTimeout,
 		CommandTimeout:  cfg.Redis.CommandTimeout,
+		Mode:            cfg.Redis.Mode,
 		SessionTTL:      cfg.Session.TTL,
 		HistoryMax:      cfg.Session.HistoryMax,
 		EventsMax:       cfg.Session.EventsMax,

@@ -26,6 +26,7 @@ func TestOptionsFromConfig(t *testing.T) {
 		"redis.tls_ca_file":         "/etc/ca.pem",
 		"redis.connect_timeout":     "6s",
 		"redis.command_timeout":     "7s",
+		"redis.mode":                "cluster",
 		"session.ttl":               "2h",
 		"session.history_max":       "11",
 		"session.events_max":        "12",
@@ -127,7 +128,7 @@ func TestOptionsFromConfig(t *testing.T) {
 	}{
 		{"store", storeOptions(cfg), store.Options{
 			URL: "rediss://10.0.0.1:7000/2", TLSCAFile: "/etc/ca.pem",
-			ConnectTimeout: 6 * time.Second, CommandTimeout: 7 * time.Second,
+			ConnectTimeout: 6 * time.Second, CommandTimeout: 7 * time.Second, Mode: store.ModeCluster,
 			SessionTTL: 2 * time.Hour, HistoryMax: 11, EventsMax: 12, Partitions: 13, StreamMaxLen: 14,
 			HistoryMaxBytes: 100000, EventsMaxBytes: 200000,
 		}},

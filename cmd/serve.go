@@ -37,7 +37,7 @@ server.shutdown_timeout.`,
 				return err
 			}
 			log := newLogger(cfg, cmd.ErrOrStderr())
-			st, err := openStore(cmd.Context(), cfg)
+			st, err := openStore(cmd.Context(), cfg, log)
 			if err != nil {
 				return err
 			}

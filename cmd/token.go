@@ -53,7 +53,7 @@ limits.sessions_per_minute_per_user does not apply.`,
 				}
 				cfg.Session.TTL = ttl
 			}
-			st, err := openStore(cmd.Context(), cfg)
+			st, err := openStore(cmd.Context(), cfg, newLogger(cfg, cmd.ErrOrStderr()))
 			if err != nil {
 				return err
 			}

@@ -18,8 +18,9 @@ import (
 // works, all configured by the same environment.
 type deployment struct {
 	t       testing.TB
-	cluster *cluster        // nil on a single node
-	single  *redistest.Node // nil on a cluster
+	cluster *cluster         // nil on a single node
+	single  *redistest.Node  // nil on a cluster
+	proxy   *redistest.Proxy // with shape.proxy: in front of single
 	env     env
 	// resendAfter is the convos' convo.resendAfter.
 	resendAfter time.Duration
@@ -31,8 +32,12 @@ type deployment struct {
 
 // shape says what to start.
 type shape struct {
-	single    bool // one Redis node with AOF instead of a cluster
-	noAOF     bool // single: without any persistence
+	single    bool     // one Redis node with AOF instead of a cluster
+	noAOF     bool     // single: without any persistence
+	redisArgs []string // single: more redis-server arguments
+	// proxy: single, reached through a proxy that refuses what enterprise proxies refuse
+	// (scripts over two hash slots, CLUSTER, CLIENT SETNAME).
+	proxy     bool
 	serves    int
 	works     int
 	replicas  int           // consumers per work process
@@ -61,8 +66,12 @@ func deploy(t testing.TB, s shape) *deployment {
 		if s.noAOF {
 			aof = "no"
 		}
-		d.single = startRedis(t, "single", "--appendonly", aof)
+		d.single = startRedis(t, "single", append([]string{"--appendonly", aof}, s.redisArgs...)...)
 		vars["CHATBOT_REDIS_URL"] = "redis://" + d.single.Addr() + "/0"
+		if s.proxy {
+			d.proxy = redistest.NewProxy(t, d.single.Addr(), redistest.ProxyOptions{CrossSlot: true, Cluster: true, SetName: true})
+			vars["CHATBOT_REDIS_URL"] = d.proxy.URL()
+		}
 		vars["CHATBOT_STREAM_PARTITIONS"] = "4"
 	} else {
 		d.cluster = startCluster(t)

@@ -69,14 +69,20 @@ func startProcess(t *testing.T, c container, redisURL, listenKey string) *proces
 	return p
 }
 
-// probe GETs the path of a Kubernetes httpGet probe and wants 200.
+// probe GETs the path of a Kubernetes httpGet probe and wants 200 within a few seconds, as
+// Kubernetes probes again until it is (a serve is ready once its subscriber is connected).
 func (p *process) probe(t *testing.T, name string, pr *probe) {
 	t.Helper()
 	if pr == nil || pr.HTTPGet == nil {
 		t.Errorf("%s: no %s httpGet", p.c.where, name)
 		return
 	}
-	if got := status(p.base + pr.HTTPGet.Path); got != http.StatusOK {
+	got := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for got = status(p.base + pr.HTTPGet.Path); got != http.StatusOK && time.Now().Before(deadline); got = status(p.base + pr.HTTPGet.Path) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got != http.StatusOK {
 		t.Errorf("%s: %s GET %s: %d, want 200", p.c.where, name, pr.HTTPGet.Path, got)
 	}
 }

@@ -22,6 +22,7 @@ type Redis struct {
 	TLSCAFile      string        `mapstructure:"tls_ca_file"`
 	ConnectTimeout time.Duration `mapstructure:"connect_timeout"`
 	CommandTimeout time.Duration `mapstructure:"command_timeout"`
+	Mode           string        `mapstructure:"mode"`
 }
 
 // Server configures the web tier (`chatbot serve`).

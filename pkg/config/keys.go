@@ -22,6 +22,7 @@ var Keys = []Key{
 	{"redis.tls_ca_file", "", "CA bundle (PEM) to verify a rediss:// server; empty uses the system roots"},
 	{"redis.connect_timeout", defaults.RedisConnectTimeout, "how long to wait for a Redis connection"},
 	{"redis.command_timeout", defaults.RedisCommandTimeout, "how long one Redis command may take"},
+	{"redis.mode", defaults.RedisMode, "auto (find out at start), single (one Redis: a script may touch keys of any hash slot) or cluster (never: for a proxy or a sharded Redis behind one endpoint)"},
 
 	{"server.addr", defaults.ServerAddr, "where serve listens"},
 	{"server.allowed_origins", []string{}, "extra browser origins allowed for the WebSocket and CORS (same origin is always allowed)"},

@@ -35,6 +35,11 @@ func (c *Config) Validate() error {
 			bad(key, "must be greater than 0, got %s", d)
 		}
 	}
+	switch c.Redis.Mode {
+	case "auto", "single", "cluster":
+	default:
+		bad("redis.mode", "want auto, single or cluster, got %q", c.Redis.Mode)
+	}
 	positiveDuration("redis.connect_timeout", c.Redis.ConnectTimeout)
 	positiveDuration("redis.command_timeout", c.Redis.CommandTimeout)
 	if c.Server.Addr == "" {

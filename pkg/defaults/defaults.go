@@ -15,6 +15,7 @@ import "time"
 const (
 	RedisConnectTimeout = 5 * time.Second
 	RedisCommandTimeout = 5 * time.Second
+	RedisMode           = "auto"
 )
 
 // session.* and stream.*: store.Options.

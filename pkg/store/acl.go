@@ -12,8 +12,9 @@ var ACLCommands = []string{
 	// the slot map and the redirect during a slot migration.
 	"hello", "ping", "cluster|slots", "cluster|shards", "asking",
 	// The web tier's memory guard (memory.go, limits.redis_memory_high): INFO memory, once a
-	// second per node.
-	"info",
+	// second per node; the start's checks (server.go): the version (HELLO, else INFO server),
+	// the eviction policy (INFO memory), the stream.partitions recorded (HSETNX, HGET below).
+	"info", "hsetnx",
 	// The scripts (lua/*.lua) and what they call.
 	"evalsha", "eval",
 	"exists", "del", "pexpire", "pttl", "get", "set", "incr",

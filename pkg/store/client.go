@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -31,8 +33,15 @@ type Options struct {
 	// Prefix starts every key; DefaultPrefix when empty.
 	Prefix string
 	// Embedded is set for an in-process miniredis (chatbot dev): no client-side cache, one
-	// connection type.
+	// connection type, none of the checks of a real server (checkServer).
 	Embedded bool
+	// Mode says whether one script may touch keys of two hash slots (redis.mode): ModeAuto
+	// (the default) finds out at Open, ModeSingle insists it may (and Open fails if it may
+	// not), ModeCluster never lets it.
+	Mode string
+	// Logger gets what Open finds worth a warning (a refused CLIENT SETNAME, an eviction
+	// policy that may drop session keys); default: discard.
+	Logger *slog.Logger
 
 	// SessionTTL, HistoryMax and EventsMax shape a session's data (session.ttl,
 	// session.history_max, session.events_max). Defaults 1h, 1000, 2000.
@@ -51,6 +60,12 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
+	if o.Mode == "" {
+		o.Mode = defaults.RedisMode
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = defaults.RedisConnectTimeout
 	}
@@ -86,12 +101,15 @@ type Store struct {
 	keys Keys
 	opt  Options
 	addr string // redacted address, for errors
-	// oneNode: not a cluster, so a script may touch keys of any slot (the request streams).
+	// oneNode: every key is on one node that lets a script touch keys of any slot (the
+	// session's and a request stream's): decided by Open (checkServer).
 	oneNode bool
 }
 
-// Open connects to Redis and checks it answers within ConnectTimeout. The error names the
-// address (without the password) and says what failed.
+// Open connects to Redis and checks it answers within ConnectTimeout, then checks the server
+// (checkServer: its version, whether a script may span hash slots, the stream.partitions it
+// records). The error names the address (without the password) and says what failed, in one
+// line.
 func Open(ctx context.Context, opt Options) (*Store, error) {
 	opt.defaults()
 	copt, err := clientOption(opt)
@@ -99,25 +117,64 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		return nil, err
 	}
 	addr := redactAddr(opt.URL)
-	rdb, err := rueidis.NewClient(copt)
+	pctx, cancel := context.WithTimeout(ctx, opt.ConnectTimeout)
+	defer cancel()
+	rdb, err := connect(pctx, copt)
+	if err != nil && copt.ClientName != "" && refused(err) {
+		// A proxy or an ACL that refuses CLIENT SETNAME (rueidis names every connection in
+		// its handshake) costs the connections their name, not the service.
+		nameless := copt
+		nameless.ClientName = ""
+		if rdb, err = connect(pctx, nameless); err == nil {
+			opt.Logger.Warn("Redis refused to name the connections (CLIENT SETNAME); going on without names", "redis", addr)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("redis %s: %s", addr, describe(err, copt.TLSConfig != nil))
 	}
-	s := &Store{rdb: rdb, keys: NewKeys(opt.Prefix), opt: opt, addr: addr, oneNode: rdb.Mode() != rueidis.ClientModeCluster}
-	pctx, cancel := context.WithTimeout(ctx, opt.ConnectTimeout)
-	defer cancel()
-	if err := rdb.Do(pctx, rdb.B().Ping().Build()).Error(); err != nil {
+	s := &Store{rdb: rdb, keys: NewKeys(opt.Prefix), opt: opt, addr: addr}
+	if err := s.checkServer(pctx); err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("redis %s: %s", addr, describe(err, copt.TLSConfig != nil))
+		return nil, fmt.Errorf("redis %s: %w", addr, err)
 	}
 	return s, nil
 }
 
-// FromClient wraps an existing client (tests, chatbot dev).
+// connect makes a client and checks the server answers a PING.
+func connect(ctx context.Context, copt rueidis.ClientOption) (rueidis.Client, error) {
+	rdb, err := rueidis.NewClient(copt)
+	if err != nil {
+		return nil, err
+	}
+	if err := rdb.Do(ctx, rdb.B().Ping().Build()).Error(); err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	return rdb, nil
+}
+
+// refused reports an error reply of the server (or of a proxy in front of it) to a command
+// it will not run, as opposed to a connection that failed or credentials it rejected.
+func refused(err error) bool {
+	var re *rueidis.RedisError
+	if !errors.As(err, &re) {
+		return false
+	}
+	msg := re.Error()
+	return !strings.Contains(msg, "WRONGPASS") && !strings.Contains(msg, "NOAUTH") && !strings.Contains(msg, "invalid password")
+}
+
+// FromClient wraps an existing client (tests), without Open's checks: a script may span
+// hash slots unless the client is a cluster client or opt.Mode is ModeCluster.
 func FromClient(rdb rueidis.Client, opt Options) *Store {
 	opt.defaults()
-	return &Store{rdb: rdb, keys: NewKeys(opt.Prefix), opt: opt, addr: redactAddr(opt.URL), oneNode: rdb.Mode() != rueidis.ClientModeCluster}
+	return &Store{rdb: rdb, keys: NewKeys(opt.Prefix), opt: opt, addr: redactAddr(opt.URL),
+		oneNode: rdb.Mode() != rueidis.ClientModeCluster && opt.Mode != ModeCluster}
 }
+
+// ScriptsSpanSlots reports whether one script may touch keys of two hash slots here (Open
+// found it so, after redis.mode): then a send queues its request in the same script.
+func (s *Store) ScriptsSpanSlots() bool { return s.oneNode }
 
 // Close closes every connection.
 func (s *Store) Close() { s.rdb.Close() }

@@ -95,6 +95,10 @@ func (k Keys) Requests(p int) string { return k.prefix + "requests:{" + strconv.
 // Dead is the stream of requests that failed past their retries.
 func (k Keys) Dead() string { return k.prefix + "dead" }
 
+// Settings is the hash of what every process of a deployment must agree on, recorded by the
+// first one that starts: partitions (stream.partitions). One small key, never expired.
+func (k Keys) Settings() string { return k.prefix + "settings" }
+
 // Group is the consumer group of the request streams.
 const Group = "workers"
 

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"chatbot/pkg/chat"
@@ -42,7 +43,9 @@ type Subscriber struct {
 	st  *Store
 	opt SubscriberOptions
 
-	wake chan struct{} // a change is waiting to be sent; capacity 1
+	wake      chan struct{} // a change is waiting to be sent; capacity 1
+	connected atomic.Bool   // a connection is up and every subscription asked for is sent
+	nameless  atomic.Bool   // Redis refused CLIENT SETNAME once (warned): not asked again
 
 	mu      sync.Mutex
 	want    map[string]bool            // channels asked for
@@ -105,6 +108,10 @@ func (sub *Subscriber) Unsubscribe(token string) {
 	sub.poke()
 }
 
+// Connected reports whether the subscriber holds a connection on which every subscription
+// asked for was sent: notifications published now reach OnNotify (serve's /readyz).
+func (sub *Subscriber) Connected() bool { return sub.connected.Load() }
+
 // Subscribed is the number of channels confirmed on the current connection (metrics, tests).
 func (sub *Subscriber) Subscribed() int {
 	sub.mu.Lock()
@@ -143,13 +150,24 @@ func (sub *Subscriber) Run(ctx context.Context) error {
 	return nil
 }
 
-// connect opens the dedicated connection and installs the message hook.
+// connect opens the dedicated connection, names it and installs the message hook. A Redis (or
+// a proxy) that refuses CLIENT SETNAME is warned about once: a nameless connection works.
 func (sub *Subscriber) connect(ctx context.Context) (rueidis.DedicatedClient, <-chan error, error) {
 	conn, _ := sub.st.rdb.Dedicate()
 	broken := conn.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: sub.onMessage})
+	if sub.nameless.Load() {
+		return conn, broken, nil
+	}
 	cctx, cancel := context.WithTimeout(ctx, sub.st.opt.ConnectTimeout)
 	defer cancel()
-	if err := conn.Do(cctx, conn.B().ClientSetname().ConnectionName(sub.opt.ClientName).Build()).Error(); err != nil {
+	err := conn.Do(cctx, conn.B().ClientSetname().ConnectionName(sub.opt.ClientName).Build()).Error()
+	switch {
+	case err == nil:
+	case refused(err):
+		sub.nameless.Store(true)
+		sub.opt.Logger.Warn("Redis refused to name the notification connection (CLIENT SETNAME); going on without a name",
+			"redis", sub.st.addr, "err", err)
+	default:
 		conn.Close()
 		return nil, nil, err
 	}
@@ -162,6 +180,7 @@ func (sub *Subscriber) serve(ctx context.Context, conn rueidis.DedicatedClient, 
 		if err := sub.sync(ctx, conn); err != nil {
 			return err
 		}
+		sub.connected.Store(true)
 		if first && resubscribe && sub.opt.OnResubscribe != nil {
 			sub.opt.OnResubscribe()
 		}
@@ -180,6 +199,7 @@ func (sub *Subscriber) serve(ctx context.Context, conn rueidis.DedicatedClient, 
 
 // lost forgets what the dead connection had: everything wanted must be subscribed again.
 func (sub *Subscriber) lost() {
+	sub.connected.Store(false)
 	sub.mu.Lock()
 	sub.have = map[string]bool{}
 	for ch := range sub.want {

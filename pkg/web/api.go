@@ -219,8 +219,9 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// GET /readyz: Redis answers and the server is not shutting down. Which Redis does not answer,
-// and why, is told on server.admin_addr (private) and logged, never on the public port.
+// GET /readyz: Redis answers, the notification subscriber is connected (else replies would
+// not reach this server's sockets) and the server is not shutting down. Which Redis does not
+// answer, and why, is told on server.admin_addr (private) and logged, never on the public port.
 func (s *Server) readyz(private bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.ctx.Err() != nil {
@@ -236,6 +237,11 @@ func (s *Server) readyz(private bool) http.HandlerFunc {
 				why = "redis does not answer"
 			}
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "detail": why})
+			return
+		}
+		if !s.fanout.sub.Connected() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{
+				"status": "unavailable", "detail": "the notification subscriber is not connected to Redis yet"})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

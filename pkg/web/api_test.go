@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -193,6 +194,7 @@ func TestDeleteToken(t *testing.T) {
 func TestProbesAndTest(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
 		e := setup(t, b, web.Options{}, store.Options{})
+		waitReady(t, e.ts)
 		for _, tc := range []struct{ path, want string }{
 			{"/test", `{"msg":"API is Online"}`},
 			{"/healthz", `{"status":"ok"}`},
@@ -237,9 +239,7 @@ func TestReadyzWithoutRedis(t *testing.T) {
 	t.Parallel()
 	e, mr := devEnv(t)
 	ts := e.serve(e.st, web.Options{})
-	if status, body, _ := httpDo(t, ts, "GET", "/readyz", "", ""); status != http.StatusOK {
-		t.Fatalf("readyz with redis: %d %s", status, body)
-	}
+	waitReady(t, ts)
 	mr.Close()
 	status, body, _ := httpDo(t, ts, "GET", "/readyz", "", "")
 	if status != http.StatusServiceUnavailable || !strings.Contains(body, `"status":"unavailable"`) {
@@ -304,4 +304,18 @@ func TestMetrics(t *testing.T) {
 			storetest.Eventually(t, wait, series+" = "+want, func() bool { return metric(t, e.ts, series) == want })
 		}
 	})
+}
+
+// waitReady waits until /readyz answers 200: Redis answers and the subscriber is connected.
+func waitReady(t *testing.T, ts *httptest.Server) {
+	t.Helper()
+	var status int
+	var body string
+	storetest.Eventually(t, 10*time.Second, "/readyz 200", func() bool {
+		status, body, _ = httpDo(t, ts, "GET", "/readyz", "", "")
+		return status == http.StatusOK
+	})
+	if strings.TrimSpace(body) != `{"status":"ready"}` {
+		t.Fatalf("/readyz: %d %s", status, body)
+	}
 }

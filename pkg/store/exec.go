@@ -70,8 +70,15 @@ func (s *Store) evalSession(ctx context.Context, sc *rueidis.Lua, token string, 
 }
 
 // evalSessionKeys is evalSession with more KEYS after the session's (only on a single node:
-// they may be on another cluster slot).
+// they may be on another cluster slot). A script safe to repeat (repeatableScript) is sent
+// again if it went out on a broken connection.
 func (s *Store) evalSessionKeys(ctx context.Context, sc *rueidis.Lua, token string, more []string, args ...string) rueidis.RedisResult {
+	return s.evalSessionRepeat(ctx, sc, repeatable[sc], token, more, args...)
+}
+
+// evalSessionRepeat is evalSessionKeys where the caller says whether this call is safe to
+// repeat.
+func (s *Store) evalSessionRepeat(ctx context.Context, sc *rueidis.Lua, repeat bool, token string, more []string, args ...string) rueidis.RedisResult {
 	if !chat.ValidToken(token) {
 		return rueidis.NewErrorResult(ErrSessionNotFound)
 	}
@@ -80,7 +87,11 @@ func (s *Store) evalSessionKeys(ctx context.Context, sc *rueidis.Lua, token stri
 	argv := make([]string, 0, 4+len(args))
 	argv = append(argv, s.keys.Notify(token), ms(s.opt.SessionTTL.Milliseconds()), s.eventCaps(), ms(time.Now().UnixMilli()))
 	argv = append(argv, args...)
-	return sc.Exec(ctx, s.rdb, append(s.keys.SessionKeys(token), more...), argv)
+	keys := append(s.keys.SessionKeys(token), more...)
+	if !repeat {
+		return sc.Exec(ctx, s.rdb, keys, argv)
+	}
+	return againResult(ctx, func() rueidis.RedisResult { return sc.Exec(ctx, s.rdb, keys, argv) })
 }
 
 func ms(n int64) string { return strconv.FormatInt(n, 10) }

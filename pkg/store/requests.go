@@ -95,6 +95,7 @@ func entries(p int, in []rueidis.XRangeEntry) []RequestEntry {
 }
 
 // AckRequests acknowledges requests of partition p: they leave the group's pending list.
+// Safe to repeat: a request acknowledged twice is acknowledged.
 func (s *Store) AckRequests(ctx context.Context, p int, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
@@ -102,7 +103,9 @@ func (s *Store) AckRequests(ctx context.Context, p int, ids ...string) error {
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
 	key := s.keys.Requests(p)
-	err := s.rdb.Do(ctx, s.rdb.B().Xack().Key(key).Group(Group).Id(ids...).Build()).Error()
+	err := againResult(ctx, func() rueidis.RedisResult {
+		return s.rdb.Do(ctx, s.rdb.B().Xack().Key(key).Group(Group).Id(ids...).Build())
+	}).Error()
 	if err != nil && !isNoGroup(err) {
 		return fmt.Errorf("ack %s on %s: %w", strings.Join(ids, ","), key, err)
 	}

@@ -67,7 +67,8 @@ func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim Se
 	args := []string{string(body), msg.ID, msg.ClientID, strconv.Itoa(lim.MaxPending),
 		strconv.Itoa(lim.MessagesPerMinute), string(ack), strconv.Itoa(s.opt.HistoryMax),
 		strconv.Itoa(s.opt.StreamMaxLen), token, title, strconv.Itoa(max(lim.MessagesPerMinutePerUser, 0))}
-	status, rest, err := reply(s.evalSessionKeys(ctx, sendScript, token, more, args...))
+	// Safe to repeat only with a client_id: a second run finds it and queues nothing new.
+	status, rest, err := reply(s.evalSessionRepeat(ctx, sendScript, msg.ClientID != "", token, more, args...))
 	if err != nil {
 		return Sent{}, fmt.Errorf("send: %w", err)
 	}
@@ -137,7 +138,8 @@ func (s *Store) Enqueue(ctx context.Context, token string, seq int64) error {
 	return fmt.Errorf("%w: %w", ErrNotQueued, err)
 }
 
-var stopScript = sessionScript("stop.lua")
+// Safe to repeat: it records the turn to stop, the same again.
+var stopScript = repeatableScript(sessionScript("stop.lua"))
 
 // Stop asks the worker to stop the reply being generated. It reports the sequence number
 // asked to stop (0 when nothing is waiting for a reply).

@@ -10,7 +10,8 @@ import (
 	"github.com/google/uuid"
 )
 
-var createScript = sessionScript("create_session.lua")
+// Safe to repeat: a second run sets the same fields.
+var createScript = repeatableScript(sessionScript("create_session.lua"))
 
 // CreateSession makes a session for name (already validated) with a new random token.
 func (s *Store) CreateSession(ctx context.Context, name string) (chat.Session, error) {
@@ -32,7 +33,8 @@ func (s *Store) createSession(ctx context.Context, user, token, name string) (ch
 	return sess, nil
 }
 
-var getScript = sessionScript("get_session.lua")
+// Safe to repeat: a read (that may slide the TTL).
+var getScript = repeatableScript(sessionScript("get_session.lua"))
 
 // GetSession reads a session with its history followed by its pending messages. touch slides
 // its TTL. An unknown token gives ErrSessionNotFound.
@@ -106,7 +108,8 @@ func (s *Store) SessionTTL(ctx context.Context, token string) (time.Duration, er
 	return time.Duration(ms) * time.Millisecond, nil
 }
 
-var deleteScript = sessionScript("delete_session.lua")
+// Safe to repeat: a second run finds nothing to delete.
+var deleteScript = repeatableScript(sessionScript("delete_session.lua"))
 
 // DeleteSession removes every key of the session and tells its sockets (they close 1008).
 // It reports whether the session existed.

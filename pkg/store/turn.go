@@ -48,7 +48,10 @@ type Turn struct {
 	RetryAfter time.Duration
 }
 
-var beginScript = sessionScript("begin_turn.lua")
+// Safe to repeat for the same holder: the lease is its own already, the turn the same (the
+// second run sees the turn begun and marks it a restart, which only clears a reply not yet
+// streamed).
+var beginScript = repeatableScript(sessionScript("begin_turn.lua"))
 
 // BeginTurn takes the session's lease for holder (or renews it if holder has it) and reads
 // the next pending message with up to historyN earlier messages; TurnDone when nothing is
@@ -105,7 +108,8 @@ func (s *Store) BeginTurn(ctx context.Context, token, holder string, historyN in
 	return t, TurnReady, nil
 }
 
-var renewScript = sessionScript("renew_lease.lua")
+// Safe to repeat: it extends the same lease.
+var renewScript = repeatableScript(sessionScript("renew_lease.lua"))
 
 // RenewLease extends the lease of a turn being worked on. It reports whether the user asked
 // to stop it; ErrLeaseLost when the lease is no longer the turn's.
@@ -211,7 +215,8 @@ func (s *Store) finishTurn(ctx context.Context, t Turn, answer *chat.Message, ev
 	return Finished{}, fmt.Errorf("finish turn: unexpected reply %q", status)
 }
 
-var releaseScript = sessionScript("release_lease.lua")
+// Safe to repeat: a released lease is not the holder's any more.
+var releaseScript = repeatableScript(sessionScript("release_lease.lua"))
 
 // ReleaseLease gives the session's lease back if holder still has it (a worker that stops
 // without finishing, e.g. on shutdown).

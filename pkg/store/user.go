@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -55,7 +56,8 @@ func (s *Store) DeleteSessionOf(ctx context.Context, user, token string) (bool, 
 	}
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
-	if err := s.rdb.Do(ctx, s.rdb.B().Zrem().Key(s.keys.UserSessions(user)).Member(token).Build()).Error(); err != nil {
+	zrem := s.rdb.B().Zrem().Key(s.keys.UserSessions(user)).Member(token).Build().Pin()
+	if err := againResult(ctx, func() rueidis.RedisResult { return s.rdb.Do(ctx, zrem) }).Error(); err != nil {
 		return true, fmt.Errorf("remove the session from its user's index: %w", err)
 	}
 	return true, nil
@@ -78,16 +80,17 @@ func (s *Store) IsSessionOf(ctx context.Context, user, token string) (bool, erro
 var userTouchScript = luaScript("touch_user.lua", "user_step.lua")
 
 // touchUser counts one action of user against counter's per-minute limit (0: none) and marks
-// the session token active in the user's index, in one script on the user's slot.
+// the session token active in the user's index, in one script on the user's slot. Repeated on a
+// broken connection: at worst the action counts twice against the limit.
 func (s *Store) touchUser(ctx context.Context, user, counter, token string, limit int) error {
 	if user == "" || !chat.ValidToken(token) {
 		return ErrSessionNotFound
 	}
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
-	status, rest, err := reply(userTouchScript.Exec(ctx, s.rdb,
-		[]string{s.keys.UserSessions(user), counter},
-		[]string{ms(time.Now().UnixMilli()), ms(s.opt.SessionTTL.Milliseconds()), token, strconv.Itoa(max(limit, 0))}))
+	keys := []string{s.keys.UserSessions(user), counter}
+	args := []string{ms(time.Now().UnixMilli()), ms(s.opt.SessionTTL.Milliseconds()), token, strconv.Itoa(max(limit, 0))}
+	status, rest, err := reply(againResult(ctx, func() rueidis.RedisResult { return userTouchScript.Exec(ctx, s.rdb, keys, args) }))
 	switch {
 	case err != nil:
 		return fmt.Errorf("user index: %w", err)
@@ -124,9 +127,13 @@ func (s *Store) ListSessions(ctx context.Context, user, cursor string, limit int
 	// at the cursor's score up to and including the cursor's token were on an earlier page.
 	for offset, pages := 0, 0; len(out.Sessions) <= limit && pages < 50; pages++ {
 		cctx, cancel := s.timeout(ctx)
-		res := s.rdb.DoMulti(cctx,
-			s.rdb.B().Zremrangebyscore().Key(index).Min("-inf").Max("("+oldest).Build(),
-			s.rdb.B().Zrange().Key(index).Min(maxScore).Max(oldest).Byscore().Rev().Limit(int64(offset), int64(limit+1)).Withscores().Build())
+		// Safe to repeat: a prune and a read.
+		res, _ := again(cctx, func() ([]rueidis.RedisResult, error) {
+			res := s.rdb.DoMulti(cctx,
+				s.rdb.B().Zremrangebyscore().Key(index).Min("-inf").Max("("+oldest).Build(),
+				s.rdb.B().Zrange().Key(index).Min(maxScore).Max(oldest).Byscore().Rev().Limit(int64(offset), int64(limit+1)).Withscores().Build())
+			return res, errors.Join(res[0].Error(), res[1].Error())
+		})
 		cancel()
 		if err := res[0].Error(); err != nil {
 			return out, fmt.Errorf("list sessions: %w", err)

@@ -31,6 +31,7 @@ func storeOptions(cfg *config.Config) store.Options {
 		EventsMaxBytes:  cfg.Session.EventsMaxBytes,
 		Partitions:      cfg.Stream.Partitions,
 		StreamMaxLen:    cfg.Stream.MaxLen,
+		StreamMaxAge:    cfg.Stream.MaxAge,
 	}
 }
 

@@ -34,6 +34,7 @@ func TestOptionsFromConfig(t *testing.T) {
 		"session.events_max_bytes":  "200000",
 		"stream.partitions":         "13",
 		"stream.max_len":            "14",
+		"stream.max_age":            "15h",
 
 		"server.addr":                ":9000",
 		"server.allowed_origins":     "https://a.example,https://b.example",
@@ -129,7 +130,7 @@ func TestOptionsFromConfig(t *testing.T) {
 		{"store", storeOptions(cfg), store.Options{
 			URL: "rediss://10.0.0.1:7000/2", TLSCAFile: "/etc/ca.pem",
 			ConnectTimeout: 6 * time.Second, CommandTimeout: 7 * time.Second, Mode: store.ModeCluster,
-			SessionTTL: 2 * time.Hour, HistoryMax: 11, EventsMax: 12, Partitions: 13, StreamMaxLen: 14,
+			SessionTTL: 2 * time.Hour, HistoryMax: 11, EventsMax: 12, Partitions: 13, StreamMaxLen: 14, StreamMaxAge: 15 * time.Hour,
 			HistoryMaxBytes: 100000, EventsMaxBytes: 200000,
 		}},
 		{"web", webOptions(cfg), web.Options{

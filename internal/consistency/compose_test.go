@@ -189,6 +189,9 @@ func TestComposeRedis(t *testing.T) {
 	if !strings.Contains(strings.Join(r.Command, " "), "--appendonly yes") {
 		t.Errorf("redis command %v: want --appendonly yes (the AOF)", r.Command)
 	}
+	if _, err := redisMaxmemory(r.Command); err != nil {
+		t.Errorf("compose redis: %v", err)
+	}
 	if len(r.Volumes) != 1 || !strings.HasSuffix(r.Volumes[0], ":/data") {
 		t.Errorf("redis volumes %v: want a volume on /data, where the AOF is written", r.Volumes)
 	}

@@ -1,34 +1,77 @@
 package consistency_test
 
 import (
+	"fmt"
 	"maps"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"chatbot/pkg/store"
 )
 
 // The objects around the two Deployments: autoscaler, budgets, Service, Secret, and what every
 // pod template must have.
 
+// TestKubernetesAutoscaler: the workers scale with KEDA on the consumer group's lag of every
+// request stream the ConfigMap's stream.partitions makes (names from pkg/store), on the Redis
+// of the ConfigMap's redis.url; no CPU autoscaler (a worker waiting on a model uses none).
 func TestKubernetesAutoscaler(t *testing.T) {
 	t.Parallel()
-	hpa := get(t, "HorizontalPodAutoscaler", "chatbot-work")
-	ref := hpa.Spec.ScaleTargetRef
-	if hpa.APIVersion != "autoscaling/v2" || ref == nil || ref.Kind != "Deployment" || ref.APIVersion != "apps/v1" {
-		t.Fatalf("HPA %s scales %+v", hpa.APIVersion, ref)
+	for _, m := range manifests(t) {
+		if m.Kind == "HorizontalPodAutoscaler" && m.Spec.ScaleTargetRef != nil && m.Spec.ScaleTargetRef.Name == "chatbot-work" {
+			t.Errorf("%s: HorizontalPodAutoscaler %s scales the workers; KEDA's ScaledObject does", m.file, m.Metadata.Name)
+		}
 	}
-	_, _, k := podContainer(t, ref.Name)
-	if len(hpa.Spec.Metrics) != 1 || hpa.Spec.Metrics[0].Resource.Name != "cpu" || hpa.Spec.Metrics[0].Resource.Target.Type != "Utilization" {
-		t.Errorf("HPA metrics %+v, want CPU utilization", hpa.Spec.Metrics)
+	so := get(t, "ScaledObject", "chatbot-work")
+	ref := so.Spec.ScaleTargetRef
+	if so.APIVersion != "keda.sh/v1alpha1" || ref == nil || ref.Name != "chatbot-work" || (ref.Kind != "" && ref.Kind != "Deployment") {
+		t.Fatalf("ScaledObject %s scales %+v", so.APIVersion, ref)
 	}
-	// Utilization is a share of the request: without one the autoscaler does nothing.
-	if k.Resources.Requests["cpu"] == "" {
-		t.Errorf("%s has no CPU request for the autoscaler to measure against", ref.Name)
+	minR, maxR := so.Spec.MinReplicaCount, so.Spec.MaxReplicaCount
+	if minR == nil || maxR == nil || *minR < 1 || *maxR < *minR {
+		t.Errorf("ScaledObject replicas %v..%v, want 1 <= min <= max (at least one worker answers at once)", minR, maxR)
 	}
-	if hpa.Spec.MinReplicas < 1 || hpa.Spec.MaxReplicas < hpa.Spec.MinReplicas {
-		t.Errorf("HPA replicas %d..%d", hpa.Spec.MinReplicas, hpa.Spec.MaxReplicas)
+	c, _, _ := podContainer(t, ref.Name)
+	_, cfg := c.run(t)
+	u, err := url.Parse(cfg.Redis.URL)
+	if err != nil {
+		t.Fatalf("redis.url of %s: %v", c.where, err)
+	}
+	keys := store.NewKeys("")
+	want := map[string]bool{}
+	for p := range cfg.Stream.Partitions {
+		want[keys.Requests(p)] = true
+	}
+	seen := map[string]bool{}
+	for i, tr := range so.Spec.Triggers {
+		md := tr.Metadata
+		where := so.file + " trigger " + strconv.Itoa(i)
+		if tr.Type != "redis-streams" {
+			t.Errorf("%s: type %q, want redis-streams", where, tr.Type)
+			continue
+		}
+		if !want[md["stream"]] || seen[md["stream"]] {
+			t.Errorf("%s: stream %q is not one of %v, or twice", where, md["stream"], slices.Sorted(maps.Keys(want)))
+		}
+		seen[md["stream"]] = true
+		if md["consumerGroup"] != store.Group {
+			t.Errorf("%s: consumerGroup %q, want %q", where, md["consumerGroup"], store.Group)
+		}
+		// lagCount: scale on the requests not yet delivered (XINFO GROUPS lag), not on the
+		// pending entries (held by busy workers) nor the stream's length (answered ones too).
+		if n, err := strconv.Atoi(md["lagCount"]); err != nil || n < 1 {
+			t.Errorf("%s: lagCount %q, want a number >= 1", where, md["lagCount"])
+		}
+		if md["address"] != u.Host {
+			t.Errorf("%s: address %q, but the workers use the Redis at %s (redis.url)", where, md["address"], u.Host)
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("ScaledObject triggers on %v, want every request stream %v (stream.partitions %d)",
+			slices.Sorted(maps.Keys(seen)), slices.Sorted(maps.Keys(want)), cfg.Stream.Partitions)
 	}
 }
 
@@ -204,4 +247,61 @@ func TestKubernetesSecretIsAPlaceholder(t *testing.T) {
 	if !fromSecret {
 		t.Errorf("chatbot-work does not take %s from the Secret", key)
 	}
+}
+
+// TestKubernetesRedisMemory: the bundled Redis refuses writes at a maxmemory below its
+// container's memory limit (room for an AOF rewrite's fork) rather than being OOM-killed, and
+// never evicts a key (noeviction).
+func TestKubernetesRedisMemory(t *testing.T) {
+	t.Parallel()
+	sts := get(t, "StatefulSet", "chatbot-redis")
+	if sts.Spec.Template == nil || len(sts.Spec.Template.Spec.Containers) != 1 {
+		t.Fatalf("StatefulSet chatbot-redis: want one container")
+	}
+	k := sts.Spec.Template.Spec.Containers[0]
+	maxmemory, err := redisMaxmemory(k.Args)
+	if err != nil {
+		t.Fatalf("%s: %v", sts.file, err)
+	}
+	limit, err := quantityBytes(k.Resources.Limits["memory"])
+	if err != nil {
+		t.Fatalf("%s: memory limit: %v", sts.file, err)
+	}
+	if maxmemory > limit*8/10 {
+		t.Errorf("%s: maxmemory %d is above 80%% of the memory limit %d: an AOF rewrite's fork would get Redis OOM-killed", sts.file, maxmemory, limit)
+	}
+}
+
+// redisMaxmemory is the --maxmemory of a redis-server command line, in bytes; an error when it
+// is missing or when --maxmemory-policy is not noeviction.
+func redisMaxmemory(args []string) (int64, error) {
+	flags := map[string]string{}
+	for i := 0; i+1 < len(args); i++ {
+		if strings.HasPrefix(args[i], "--") {
+			flags[args[i]] = args[i+1]
+		}
+	}
+	if flags["--maxmemory-policy"] != "noeviction" {
+		return 0, fmt.Errorf("redis-server %v: want --maxmemory-policy noeviction (docs/DEPLOY.md: an evicting Redis drops session keys one by one)", args)
+	}
+	n, err := quantityBytes(flags["--maxmemory"])
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("redis-server %v: want --maxmemory with a size (%v)", args, err)
+	}
+	return n, nil
+}
+
+// quantityBytes reads a size as Redis (768mb, 1gb) or Kubernetes (512Mi, 1Gi) writes it.
+func quantityBytes(q string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}}
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(q, u.suffix); ok {
+			v, err := strconv.ParseInt(n, 10, 64)
+			return v * u.mult, err
+		}
+	}
+	return strconv.ParseInt(q, 10, 64)
 }

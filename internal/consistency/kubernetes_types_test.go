@@ -7,7 +7,8 @@ type object struct {
 	APIVersion string `yaml:"apiVersion"`
 	Kind       string
 	Metadata   meta
-	// Deployment, StatefulSet, Service, PodDisruptionBudget, HorizontalPodAutoscaler.
+	// Deployment, StatefulSet, Service, PodDisruptionBudget, HorizontalPodAutoscaler,
+	// ScaledObject.
 	Spec spec
 	// ConfigMap and Secret.
 	Data       map[string]string
@@ -55,6 +56,13 @@ type spec struct {
 				AverageUtilization int `yaml:"averageUtilization"`
 			}
 		}
+	}
+	// KEDA ScaledObject (keda.sh/v1alpha1), with ScaleTargetRef above.
+	MinReplicaCount *int `yaml:"minReplicaCount"`
+	MaxReplicaCount *int `yaml:"maxReplicaCount"`
+	Triggers        []struct {
+		Type     string
+		Metadata map[string]string
 	}
 }
 

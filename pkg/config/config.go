@@ -53,8 +53,9 @@ type Session struct {
 
 // Stream configures the request streams between serve and work.
 type Stream struct {
-	Partitions int `mapstructure:"partitions"`
-	MaxLen     int `mapstructure:"max_len"`
+	Partitions int           `mapstructure:"partitions"`
+	MaxLen     int           `mapstructure:"max_len"`
+	MaxAge     time.Duration `mapstructure:"max_age"`
 }
 
 // Worker configures `chatbot work`.

@@ -136,12 +136,14 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		"--limits.max_message_bytes", "-1",
 		"--log.level", "loud",
 		"--server.allowed_origins", "not a url",
+		"--redis.mode", "sharded",
+		"--stream.max_age", "30s",
 	))
 	if err == nil {
 		t.Fatal("want errors")
 	}
 	msg := err.Error()
-	for _, key := range []string{"redis.url", "stream.partitions", "llm.provider", "limits.max_message_bytes", "log.level", "server.allowed_origins"} {
+	for _, key := range []string{"redis.url", "stream.partitions", "llm.provider", "limits.max_message_bytes", "log.level", "server.allowed_origins", "redis.mode", "stream.max_age"} {
 		if !strings.Contains(msg, key) {
 			t.Errorf("error does not mention %s:\n%s", key, msg)
 		}

@@ -45,6 +45,7 @@ var Keys = []Key{
 
 	{"stream.partitions", defaults.StreamPartitions, "request streams chat:requests:{p}; set once per deployment"},
 	{"stream.max_len", defaults.StreamMaxLen, "approximate entries kept per request stream"},
+	{"stream.max_age", defaults.StreamMaxAge, "how long request streams and chat:dead keep an entry: older ones are trimmed (XTRIM MINID) by the workers"},
 
 	{"worker.replicas", defaults.WorkerReplicas, "consumers in this process"},
 	{"worker.concurrency", defaults.WorkerConcurrency, "requests in flight per consumer"},

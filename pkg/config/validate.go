@@ -102,6 +102,9 @@ func (c *Config) Validate() error {
 		bad("stream.partitions", "at most 1024, got %d", c.Stream.Partitions)
 	}
 	positive("stream.max_len", int64(c.Stream.MaxLen))
+	if c.Stream.MaxAge < time.Minute {
+		bad("stream.max_age", "must be at least 1m, got %s (it bounds how long a request may wait, and a dead letter stay)", c.Stream.MaxAge)
+	}
 	positive("worker.replicas", int64(c.Worker.Replicas))
 	positive("worker.concurrency", int64(c.Worker.Concurrency))
 	if c.Worker.ClaimIdle < 1e9 {

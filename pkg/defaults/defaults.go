@@ -28,6 +28,7 @@ const (
 	SessionEventsMaxBytes  = 1 << 20
 	StreamPartitions       = 4
 	StreamMaxLen           = 100000
+	StreamMaxAge           = 24 * time.Hour
 )
 
 // server.*: web.Options.

@@ -31,6 +31,8 @@ var ACLCommands = []string{
 	// keep-alive and takeover, group stats, and the dead-letter stream (xadd above).
 	"xgroup|create", "xgroup|delconsumer", "xreadgroup", "xack", "xautoclaim", "xclaim",
 	"xpending", "xinfo|groups",
+	// The workers' trim of the request streams and chat:dead by age (trim.go).
+	"xtrim",
 	// The operator's commands (inspect.go: chatbot inspect, chatbot dead): more of the
 	// group's state, the server's clock, and deleting dead letters (replay, purge: xdel above).
 	"xinfo|consumers", "time",

@@ -53,10 +53,12 @@ type Options struct {
 	// dropped first (session.history_max_bytes, session.events_max_bytes). Default 1 MiB each.
 	HistoryMaxBytes int
 	EventsMaxBytes  int
-	// Partitions and StreamMaxLen shape the request streams (stream.partitions,
-	// stream.max_len). Defaults 4, 100000.
+	// Partitions, StreamMaxLen and StreamMaxAge shape the request streams (stream.partitions,
+	// stream.max_len, stream.max_age; TrimStreams applies the age, to chat:dead too). Defaults
+	// 4, 100000, 24h.
 	Partitions   int
 	StreamMaxLen int
+	StreamMaxAge time.Duration
 }
 
 func (o *Options) defaults() {
@@ -92,6 +94,9 @@ func (o *Options) defaults() {
 	}
 	if o.StreamMaxLen <= 0 {
 		o.StreamMaxLen = defaults.StreamMaxLen
+	}
+	if o.StreamMaxAge <= 0 {
+		o.StreamMaxAge = defaults.StreamMaxAge
 	}
 }
 

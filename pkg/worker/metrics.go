@@ -15,6 +15,8 @@ type metrics struct {
 	dead         *prometheus.CounterVec
 	turns        *prometheus.CounterVec
 	inFlight     prometheus.Gauge
+	slots        prometheus.Gauge
+	slotsBusy    prometheus.Gauge
 	reclaimed    prometheus.Counter
 	handedBack   prometheus.Counter
 	covered      prometheus.Counter
@@ -40,6 +42,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Turns worked on, by result: answered, stopped, failed, abandoned (lease lost or shutdown)."}, []string{"result"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "chatbot_worker_requests_in_flight",
 			Help: "Requests being worked on now."}),
+		slots: prometheus.NewGauge(prometheus.GaugeOpts{Name: "chatbot_worker_slots",
+			Help: "Requests this process can work on at once (worker.replicas x worker.concurrency) while it takes work; 0 once it stops. sum over pods is the capacity."}),
+		slotsBusy: prometheus.NewGauge(prometheus.GaugeOpts{Name: "chatbot_worker_slots_busy",
+			Help: "Slots working on a request now. sum(busy) / sum(slots) over pods is how full the workers are."}),
 		reclaimed: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_reclaimed_total",
 			Help: "Requests taken over from a consumer that stopped keeping them alive."}),
 		handedBack: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_handed_back_total",
@@ -59,12 +65,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		firstToken: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chatbot_llm_time_to_first_token_seconds",
 			Help: "Time from a model call to its first piece of text.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "chatbot_worker_group_lag",
-			Help: "Requests of the partition not yet delivered to any consumer (sampled)."}, []string{"partition"}),
+			Help: "Requests of the partition not yet delivered to any consumer (sampled). Group-wide: every work pod exports the same value, take max by (partition), never a sum over pods."}, []string{"partition"}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "chatbot_worker_group_pending",
-			Help: "Requests of the partition delivered and not yet acknowledged (sampled)."}, []string{"partition"}),
+			Help: "Requests of the partition delivered and not yet acknowledged (sampled). Group-wide: every work pod exports the same value, take max by (partition), never a sum over pods."}, []string{"partition"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.processed, m.failed, m.dead, m.turns, m.inFlight, m.reclaimed,
+		for _, c := range []prometheus.Collector{m.processed, m.failed, m.dead, m.turns, m.inFlight, m.slots, m.slotsBusy, m.reclaimed,
 			m.handedBack, m.covered, m.yielded, m.slotWait, m.lost, m.retries, m.modelSeconds, m.firstToken, m.lag, m.pending} {
 			if err := reg.Register(c); err != nil {
 				return nil, err

@@ -76,6 +76,8 @@ func (c *consumer) handle(e store.RequestEntry) {
 	}
 	c.w.metrics.inFlight.Inc()
 	defer c.w.metrics.inFlight.Dec()
+	c.w.metrics.slotsBusy.Inc()
+	defer c.w.metrics.slotsBusy.Dec()
 	defer func() {
 		if r := recover(); r != nil {
 			// Not handed back: if it panics again, let it come back only after claim_idle.

@@ -75,6 +75,9 @@ type Options struct {
 	DeltaBytes int
 	// StatsEvery is how often the group's lag and pending count are sampled. Default 5s.
 	StatsEvery time.Duration
+	// TrimEvery is how often the request streams and chat:dead are trimmed by age
+	// (store.TrimStreams, stream.max_age), the first time when Run starts. Default 1m.
+	TrimEvery time.Duration
 }
 
 // NoDeltaInterval is the DeltaInterval that writes every piece of a reply as it comes
@@ -128,6 +131,9 @@ func (o *Options) defaults() error {
 	if o.StatsEvery <= 0 {
 		o.StatsEvery = 5 * time.Second
 	}
+	if o.TrimEvery <= 0 {
+		o.TrimEvery = time.Minute
+	}
 	return nil
 }
 
@@ -169,6 +175,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.log.Info("worker started", "consumers", w.opt.Replicas, "name", w.opt.Name, "concurrency", w.opt.Concurrency,
 		"partitions", w.st.Options().Partitions, "claim_idle", w.opt.ClaimIdle.String(), "lease", w.opt.Lease.String())
+	// Capacity while taking work: an autoscaler reads it against chatbot_worker_slots_busy.
+	w.metrics.slots.Set(float64(w.opt.Replicas * w.opt.Concurrency))
+	stopTaking := context.AfterFunc(ctx, func() { w.metrics.slots.Set(0) })
+	defer func() {
+		stopTaking()
+		w.metrics.slots.Set(0)
+	}()
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range w.opt.Replicas {
 		c := newConsumer(w, w.ConsumerName(i))
@@ -180,6 +193,10 @@ func (w *Worker) Run(ctx context.Context) error {
 			return nil
 		})
 	}
+	g.Go(func() error {
+		w.trim(gctx)
+		return nil
+	})
 	err := g.Wait()
 	w.log.Info("worker stopped")
 	return err
@@ -188,4 +205,27 @@ func (w *Worker) Run(ctx context.Context) error {
 // newHolder names one attempt at a request: the lease value that fences its writes.
 func (w *Worker) newHolder(consumer string) string {
 	return consumer + "/" + w.nonce + "/" + strconv.FormatUint(w.attempt.Add(1), 10)
+}
+
+// trim drops the entries older than stream.max_age from the request streams and chat:dead
+// (store.TrimStreams) when Run starts and every TrimEvery, so that they do not keep every
+// acknowledged request for good. Every worker process does it; a trim finds little left after
+// another.
+func (w *Worker) trim(ctx context.Context) {
+	tick := time.NewTicker(w.opt.TrimEvery)
+	defer tick.Stop()
+	for {
+		n, err := w.st.TrimStreams(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			w.log.Warn("trimming the request streams by age failed; next try in "+w.opt.TrimEvery.String(), "err", err)
+		case n > 0:
+			w.log.Debug("trimmed the request streams by age", "entries", n, "max_age", w.st.Options().StreamMaxAge.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

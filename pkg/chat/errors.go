@@ -28,3 +28,7 @@ var (
 
 // ErrBadRequest means a request stream entry is malformed (DecodeRequest).
 var ErrBadRequest = errors.New("malformed request entry")
+
+// ErrNewerRequest means a request stream entry is of a newer format than this binary reads
+// (ReqFieldVersion above RequestVersion): a newer worker answers it (DecodeRequest).
+var ErrNewerRequest = errors.New("request entry of a newer format")

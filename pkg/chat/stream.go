@@ -13,11 +13,19 @@ const (
 	OutFieldBody = "e"
 )
 
-// Fields of a chat:requests:{p} entry: which session has work, up to which sequence number.
+// Fields of a chat:requests:{p} entry: which session has work, up to which sequence number,
+// and the entry's format version (absent: 1).
 const (
-	ReqFieldToken = "token"
-	ReqFieldSeq   = "seq"
+	ReqFieldToken   = "token"
+	ReqFieldSeq     = "seq"
+	ReqFieldVersion = "v"
 )
+
+// RequestVersion is the format of the request entries this binary writes and reads. Entries of
+// format 1 carry no ReqFieldVersion (every writer so far, the Lua scripts included); a change a
+// worker of today could misread writes its number, and a worker that meets a newer one leaves
+// it to a newer worker (rolling deploys: docs/DEPLOY.md).
+const RequestVersion = 1
 
 // Request is one entry of a request stream.
 type Request struct {
@@ -25,8 +33,18 @@ type Request struct {
 	Seq   int64
 }
 
-// DecodeRequest reads a request stream entry's fields.
+// DecodeRequest reads a request stream entry's fields: ErrNewerRequest for a format newer than
+// RequestVersion, ErrBadRequest for what is not a request.
 func DecodeRequest(fields map[string]string) (Request, error) {
+	if v, ok := fields[ReqFieldVersion]; ok {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil || n < 1:
+			return Request{}, ErrBadRequest
+		case n > RequestVersion:
+			return Request{}, ErrNewerRequest
+		}
+	}
 	tok := fields[ReqFieldToken]
 	if !ValidToken(tok) {
 		return Request{}, ErrBadRequest

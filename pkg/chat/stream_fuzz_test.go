@@ -14,6 +14,8 @@ import (
 // and every well-shaped entry decodes.
 func FuzzDecodeRequest(f *testing.F) {
 	f.Add(tok, "1", "", "")
+	f.Add(tok, "1", chat.ReqFieldVersion, "1")
+	f.Add(tok, "1", chat.ReqFieldVersion, "2")
 	f.Fuzz(func(t *testing.T, token, seq, extraKey, extraValue string) {
 		fields := map[string]string{chat.ReqFieldToken: token, chat.ReqFieldSeq: seq}
 		if extraKey != chat.ReqFieldToken && extraKey != chat.ReqFieldSeq {
@@ -22,6 +24,17 @@ func FuzzDecodeRequest(f *testing.F) {
 		r, err := chat.DecodeRequest(fields)
 		n, perr := strconv.ParseInt(seq, 10, 64)
 		wellShaped := chat.ValidToken(token) && perr == nil && n > 0
+		if v, ok := fields[chat.ReqFieldVersion]; ok {
+			// A format version: 1 (or less, as written) reads as today; above 1 is left alone.
+			vn, verr := strconv.Atoi(v)
+			if verr == nil && vn > chat.RequestVersion {
+				if !errors.Is(err, chat.ErrNewerRequest) || r != (chat.Request{}) {
+					t.Fatalf("version %q: DecodeRequest = %+v, %v, want ErrNewerRequest", v, r, err)
+				}
+				return
+			}
+			wellShaped = wellShaped && verr == nil && vn >= 1
+		}
 		if err != nil {
 			if !errors.Is(err, chat.ErrBadRequest) || r != (chat.Request{}) {
 				t.Fatalf("DecodeRequest(%q, %q) = %+v, %v", token, seq, r, err)

@@ -17,6 +17,7 @@ type metrics struct {
 	inFlight     prometheus.Gauge
 	slots        prometheus.Gauge
 	slotsBusy    prometheus.Gauge
+	newer        prometheus.Counter
 	reclaimed    prometheus.Counter
 	handedBack   prometheus.Counter
 	covered      prometheus.Counter
@@ -46,6 +47,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Requests this process can work on at once (worker.replicas x worker.concurrency) while it takes work; 0 once it stops. sum over pods is the capacity."}),
 		slotsBusy: prometheus.NewGauge(prometheus.GaugeOpts{Name: "chatbot_worker_slots_busy",
 			Help: "Slots working on a request now. sum(busy) / sum(slots) over pods is how full the workers are."}),
+		newer: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_left_newer_total",
+			Help: "Request entries of a newer format than this worker reads, left for a newer worker (rolling deploys; for good: an old worker still runs)."}),
 		reclaimed: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_reclaimed_total",
 			Help: "Requests taken over from a consumer that stopped keeping them alive."}),
 		handedBack: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_handed_back_total",
@@ -70,7 +73,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Requests of the partition delivered and not yet acknowledged (sampled). Group-wide: every work pod exports the same value, take max by (partition), never a sum over pods."}, []string{"partition"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.processed, m.failed, m.dead, m.turns, m.inFlight, m.slots, m.slotsBusy, m.reclaimed,
+		for _, c := range []prometheus.Collector{m.processed, m.failed, m.dead, m.turns, m.inFlight, m.slots, m.slotsBusy, m.newer, m.reclaimed,
 			m.handedBack, m.covered, m.yielded, m.slotWait, m.lost, m.retries, m.modelSeconds, m.firstToken, m.lag, m.pending} {
 			if err := reg.Register(c); err != nil {
 				return nil, err

@@ -49,6 +49,10 @@ const (
 	// deadLettered: the request cannot be worked on (malformed, or Redis refuses its
 	// session's data): it was copied to chat:dead, and is acknowledged.
 	deadLettered
+	// newer: the entry is of a newer format than this worker reads (a rolling deploy): it is
+	// left pending as it is, neither acknowledged nor kept alive, so that after claim_idle
+	// another consumer takes it over, until a newer worker answers it.
+	newer
 )
 
 // job is the request being worked on: its entry and what it asks for.
@@ -114,6 +118,12 @@ func (c *consumer) handle(e store.RequestEntry) {
 // refused finish, the request is dead-lettered and acknowledged.
 func (c *consumer) process(e store.RequestEntry) outcome {
 	req, err := chat.DecodeRequest(e.Fields)
+	if errors.Is(err, chat.ErrNewerRequest) {
+		c.log.Warn("leaving a request of a newer format for a newer worker (a rolling deploy?)",
+			"request", e.ID, "partition", e.Partition, "version", e.Fields[chat.ReqFieldVersion], "reads", chat.RequestVersion)
+		c.w.metrics.newer.Inc()
+		return newer
+	}
 	if err != nil {
 		c.deadLetterMalformed(e)
 		return deadLettered

@@ -113,6 +113,8 @@ func workerOptions(cfg *config.Config) worker.Options {
 		ClaimIdle:       cfg.Worker.ClaimIdle,
 		ShutdownTimeout: cfg.Worker.ShutdownTimeout,
 		DeltaInterval:   deltaInterval(cfg.Worker.DeltaInterval),
+		MaxDeliveries:   cfg.Worker.MaxDeliveries,
+		ConsumerIdleMax: cfg.Worker.ConsumerIdleMax,
 		SystemPrompt:    cfg.LLM.SystemPrompt,
 		History:         cfg.LLM.History,
 		Retry:           llm.Retry{MaxRetries: cfg.LLM.MaxRetries, Timeout: cfg.LLM.Timeout},

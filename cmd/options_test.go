@@ -55,12 +55,14 @@ func TestOptionsFromConfig(t *testing.T) {
 		"limits.send_queue_frames":          "20",
 		"limits.send_queue_bytes":           "100000",
 
-		"worker.replicas":         "2",
-		"worker.concurrency":      "21",
-		"worker.claim_idle":       "22s",
-		"worker.shutdown_timeout": "23s",
-		"worker.delta_interval":   "29ms",
-		"worker.metrics_addr":     ":9091", // cmd's own: the probe server of work
+		"worker.replicas":          "2",
+		"worker.concurrency":       "21",
+		"worker.claim_idle":        "22s",
+		"worker.shutdown_timeout":  "23s",
+		"worker.delta_interval":    "29ms",
+		"worker.max_deliveries":    "7",
+		"worker.consumer_idle_max": "2h",
+		"worker.metrics_addr":      ":9091", // cmd's own: the probe server of work
 
 		"llm.provider":      "openai",
 		"llm.base_url":      "http://10.0.0.2:8000/v1",
@@ -154,6 +156,7 @@ func TestOptionsFromConfig(t *testing.T) {
 		}},
 		{"worker", workerOptions(cfg), worker.Options{
 			Replicas: 2, Concurrency: 21, ClaimIdle: 22 * time.Second, ShutdownTimeout: 23 * time.Second, DeltaInterval: 29 * time.Millisecond,
+			MaxDeliveries: 7, ConsumerIdleMax: 2 * time.Hour,
 			SystemPrompt: "be brief", History: 3, Retry: llm.Retry{MaxRetries: 4, Timeout: 25 * time.Second},
 		}},
 		{"llm", llmConfig(cfg), llm.Config{

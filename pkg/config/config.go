@@ -66,6 +66,8 @@ type Worker struct {
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 	DeltaInterval   time.Duration `mapstructure:"delta_interval"`
 	MetricsAddr     string        `mapstructure:"metrics_addr"`
+	MaxDeliveries   int           `mapstructure:"max_deliveries"`
+	ConsumerIdleMax time.Duration `mapstructure:"consumer_idle_max"`
 }
 
 // LLM configures the model the workers call.

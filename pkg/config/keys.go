@@ -51,6 +51,8 @@ var Keys = []Key{
 	{"worker.concurrency", defaults.WorkerConcurrency, "requests in flight per consumer"},
 	{"worker.claim_idle", defaults.WorkerClaimIdle, "how long a request may sit with a dead consumer before another takes it"},
 	{"worker.shutdown_timeout", defaults.WorkerShutdownTimeout, "time to finish in-flight requests on SIGTERM"},
+	{"worker.max_deliveries", defaults.WorkerMaxDeliveries, "deliveries of one request (a worker crashed or panicked on it each time) before it goes to chat:dead and its message gets model_error"},
+	{"worker.consumer_idle_max", defaults.WorkerConsumerIdleMax, "a consumer of the group idle this long with nothing pending (a dead process's) is removed"},
 	{"worker.delta_interval", defaults.WorkerDeltaInterval, "at most one delta event per reply per interval (text is also sent once 256 bytes wait); 0: every piece of the model's output as it comes"},
 	{"worker.metrics_addr", "", "where work serves /metrics, /healthz and /readyz (host:port, e.g. :9091); empty: not served"},
 

@@ -111,6 +111,10 @@ func (c *Config) Validate() error {
 		bad("worker.claim_idle", "must be at least 1s, got %s", c.Worker.ClaimIdle)
 	}
 	positiveDuration("worker.shutdown_timeout", c.Worker.ShutdownTimeout)
+	positive("worker.max_deliveries", int64(c.Worker.MaxDeliveries))
+	if c.Worker.ConsumerIdleMax < time.Minute {
+		bad("worker.consumer_idle_max", "must be at least 1m (a live consumer reads every second or so), got %s", c.Worker.ConsumerIdleMax)
+	}
 	if c.Worker.DeltaInterval < 0 || c.Worker.DeltaInterval > 10*time.Second {
 		bad("worker.delta_interval", "want 0 (no coalescing) to 10s, got %s", c.Worker.DeltaInterval)
 	}

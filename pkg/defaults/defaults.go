@@ -49,6 +49,8 @@ const (
 	WorkerConcurrency     = 64
 	WorkerClaimIdle       = 15 * time.Second
 	WorkerShutdownTimeout = 30 * time.Second
+	WorkerMaxDeliveries   = 5
+	WorkerConsumerIdleMax = time.Hour
 	// WorkerDeltaInterval: at most one delta event per reply per this interval.
 	WorkerDeltaInterval = 50 * time.Millisecond
 )

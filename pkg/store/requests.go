@@ -22,6 +22,10 @@ type RequestEntry struct {
 	Partition int
 	ID        string
 	Fields    map[string]string
+	// Deliveries is how many times the group delivered the entry, this time included: 1 for a
+	// new one (ReadRequests), counted by Redis for one taken over (ClaimRequests); 0 when not
+	// known (ReadOwnPending, dead letters).
+	Deliveries int64
 }
 
 // EnsureGroups creates the workers group on every partition stream, creating the streams too
@@ -52,7 +56,11 @@ func (s *Store) ensureGroup(ctx context.Context, p int) error {
 // ctx to interrupt it: cancelling a blocking call closes its connection. A missing group is
 // created again and the read returns nothing.
 func (s *Store) ReadRequests(ctx context.Context, p int, consumer string, count int, block time.Duration) ([]RequestEntry, error) {
-	return s.readGroup(ctx, p, consumer, ">", count, block)
+	got, err := s.readGroup(ctx, p, consumer, ">", count, block)
+	for i := range got {
+		got[i].Deliveries = 1
+	}
+	return got, err
 }
 
 // ReadOwnPending reads up to count requests of partition p that consumer was given but has not
@@ -156,7 +164,30 @@ func (s *Store) ClaimRequests(ctx context.Context, p int, consumer string, minId
 	if len(arr) > 2 {
 		deleted, _ = arr[2].AsStrSlice()
 	}
-	return entries(p, got), next, deleted, nil
+	claimed = entries(p, got)
+	s.countDeliveries(ctx, key, consumer, claimed)
+	return claimed, next, deleted, nil
+}
+
+// countDeliveries sets the Deliveries of entries just claimed by consumer, from XPENDING (one
+// round trip for them all). What it cannot read stays 0: the entry is worked on as usual.
+func (s *Store) countDeliveries(ctx context.Context, key, consumer string, claimed []RequestEntry) {
+	if len(claimed) == 0 {
+		return
+	}
+	cmds := make(rueidis.Commands, 0, len(claimed))
+	for _, e := range claimed {
+		cmds = append(cmds, s.rdb.B().Xpending().Key(key).Group(Group).Start(e.ID).End(e.ID).Count(1).Consumer(consumer).Build())
+	}
+	for i, res := range s.rdb.DoMulti(ctx, cmds...) {
+		arr, err := res.ToArray()
+		if err != nil || len(arr) != 1 {
+			continue
+		}
+		if f, err := arr[0].ToArray(); err == nil && len(f) == 4 {
+			claimed[i].Deliveries, _ = f[3].AsInt64()
+		}
+	}
 }
 
 func errOr(err error, why string) error {
@@ -302,6 +333,51 @@ func (s *Store) RequestGroupStats(ctx context.Context, p int) (GroupStats, error
 }
 
 var removeConsumerScript = luaScript("remove_consumer.lua")
+
+// RemoveIdleConsumers deletes, from the group of every partition, the consumers idle longer
+// than maxIdle (no read nor claim: their process is gone) that hold nothing pending, except
+// those keep names (the caller's own). It returns the names removed, as "name@partition".
+func (s *Store) RemoveIdleConsumers(ctx context.Context, maxIdle time.Duration, keep func(name string) bool) ([]string, error) {
+	var removed []string
+	var errs []error
+	for p := range s.opt.Partitions {
+		key := s.keys.Requests(p)
+		cctx, cancel := s.timeout(ctx)
+		consumers, err := s.rdb.Do(cctx, s.rdb.B().XinfoConsumers().Key(key).Group(Group).Build()).ToArray()
+		cancel()
+		if isNoSuchKey(err) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("consumers of %s: %w", key, err))
+			continue
+		}
+		for _, c := range consumers {
+			m, err := c.AsMap()
+			if err != nil {
+				continue
+			}
+			nameMsg, pendingMsg, idleMsg := m["name"], m["pending"], m["idle"]
+			name, _ := nameMsg.ToString()
+			pending, _ := pendingMsg.AsInt64()
+			idle, err := idleMsg.AsInt64()
+			if err != nil || name == "" || pending > 0 || time.Duration(idle)*time.Millisecond <= maxIdle || keep(name) {
+				continue
+			}
+			// The script checks again that it holds nothing: a consumer that just came back
+			// and took a request keeps it.
+			ok, err := s.RemoveConsumer(ctx, p, name)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if ok {
+				removed = append(removed, name+"@"+strconv.Itoa(p))
+			}
+		}
+	}
+	return removed, errors.Join(errs...)
+}
 
 // RemoveConsumer deletes consumer from the group of partition p when it holds nothing, so
 // the group does not collect the names of stopped processes. It reports whether it did.

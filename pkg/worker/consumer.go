@@ -47,13 +47,13 @@ func (c *consumer) run(ctx context.Context) error {
 	keepCtx, stopKeep := context.WithCancel(work)
 	defer stopKeep()
 	var keeper sync.WaitGroup
-	keeper.Go(func() { c.keepAlive(keepCtx) })
+	keeper.Go(func() { c.w.guard(keepCtx, "keep-alive", func() { c.keepAlive(keepCtx) }) })
 
 	var loops sync.WaitGroup
 	for p := range c.parts {
-		loops.Go(func() { c.read(ctx, p) })
+		loops.Go(func() { c.w.guard(ctx, "read", func() { c.read(ctx, p) }) })
 	}
-	loops.Go(func() { c.reclaim(ctx) })
+	loops.Go(func() { c.w.guard(ctx, "reclaim", func() { c.reclaim(ctx) }) })
 
 	<-ctx.Done()
 	deadline := time.NewTimer(c.w.opt.ShutdownTimeout)

@@ -15,29 +15,36 @@ func (c *consumer) keepLease(ctx context.Context, t store.Turn, end context.Canc
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(c.w.opt.RenewEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			stop, err := c.st.RenewLease(ctx, t, c.w.opt.Lease)
-			switch {
-			case errors.Is(err, store.ErrLeaseLost):
-				end(store.ErrLeaseLost)
-				return
-			case err != nil:
-				if ctx.Err() == nil {
-					c.log.Warn("renewing the session lease failed", "seq", t.Seq, "err", err)
-				}
-			case stop:
-				end(errStopped)
-			}
+		if c.w.recovered("lease", func() { c.renewUntil(ctx, t, end) }) {
+			end(store.ErrLeaseLost) // not renewed any more: the turn must not go on as if it were
 		}
 	}()
 	return done
+}
+
+// renewUntil is keepLease's loop.
+func (c *consumer) renewUntil(ctx context.Context, t store.Turn, end context.CancelCauseFunc) {
+	tick := time.NewTicker(c.w.opt.RenewEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		stop, err := c.st.RenewLease(ctx, t, c.w.opt.Lease)
+		switch {
+		case errors.Is(err, store.ErrLeaseLost):
+			end(store.ErrLeaseLost)
+			return
+		case err != nil:
+			if ctx.Err() == nil {
+				c.log.Warn("renewing the session lease failed", "seq", t.Seq, "err", err)
+			}
+		case stop:
+			end(errStopped)
+		}
+	}
 }
 
 // release gives the session's lease back, so that whoever goes on with it need not wait for it

@@ -18,6 +18,7 @@ type metrics struct {
 	slots        prometheus.Gauge
 	slotsBusy    prometheus.Gauge
 	newer        prometheus.Counter
+	panics       *prometheus.CounterVec
 	reclaimed    prometheus.Counter
 	handedBack   prometheus.Counter
 	covered      prometheus.Counter
@@ -49,6 +50,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Slots working on a request now. sum(busy) / sum(slots) over pods is how full the workers are."}),
 		newer: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_left_newer_total",
 			Help: "Request entries of a newer format than this worker reads, left for a newer worker (rolling deploys; for good: an old worker still runs)."}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chatbot_worker_panics_total",
+			Help: "Panics recovered in the worker, by where: handler (a request's work: left to be taken over, dead-lettered past worker.max_deliveries), lease, consumer, sample, housekeeping."}, []string{"where"}),
 		reclaimed: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_reclaimed_total",
 			Help: "Requests taken over from a consumer that stopped keeping them alive."}),
 		handedBack: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_handed_back_total",
@@ -73,7 +76,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Requests of the partition delivered and not yet acknowledged (sampled). Group-wide: every work pod exports the same value, take max by (partition), never a sum over pods."}, []string{"partition"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.processed, m.failed, m.dead, m.turns, m.inFlight, m.slots, m.slotsBusy, m.newer, m.reclaimed,
+		for _, c := range []prometheus.Collector{m.processed, m.failed, m.dead, m.turns, m.inFlight, m.slots, m.slotsBusy, m.newer, m.panics, m.reclaimed,
 			m.handedBack, m.covered, m.yielded, m.slotWait, m.lost, m.retries, m.modelSeconds, m.firstToken, m.lag, m.pending} {
 			if err := reg.Register(c); err != nil {
 				return nil, err

@@ -84,9 +84,11 @@ func (c *consumer) handle(e store.RequestEntry) {
 	defer c.w.metrics.slotsBusy.Dec()
 	defer func() {
 		if r := recover(); r != nil {
-			// Not handed back: if it panics again, let it come back only after claim_idle.
+			// Not handed back: if it panics again, let it come back only after claim_idle, and
+			// past worker.max_deliveries to chat:dead (process).
+			c.w.metrics.panics.WithLabelValues("handler").Inc()
 			c.log.Error("request handler panicked; the request is left to be taken over after claim_idle",
-				"request", e.ID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				"request", e.ID, "deliveries", e.Deliveries, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		}
 	}()
 	switch c.process(e) {
@@ -134,6 +136,9 @@ func (c *consumer) process(e store.RequestEntry) outcome {
 	holder := c.w.newHolder(c.name)
 	wait := retry.Backoff{Base: 50 * time.Millisecond, Max: 2 * time.Second}
 	refusals := 0
+	// Delivered more than worker.max_deliveries times: every worker that had it died or
+	// panicked on it. Its session's next turn is answered with an error instead of the model.
+	poison := e.Deliveries > int64(c.w.opt.MaxDeliveries)
 	for !c.stopped() {
 		t, state, err := c.st.BeginTurn(c.work, req.Token, holder, 2*c.w.opt.History, c.w.opt.Lease)
 		switch {
@@ -167,6 +172,14 @@ func (c *consumer) process(e store.RequestEntry) outcome {
 			// message included, and its own request stays pending until nothing is: if it dies,
 			// that request is taken over and the session's backlog with it.
 			return covered
+		}
+		if poison {
+			o, skipped := c.skipPoison(j, t)
+			if o != again {
+				return o
+			}
+			poison = !skipped
+			continue
 		}
 		if o := c.converse(j, t); o != again {
 			return o
@@ -365,6 +378,33 @@ func (c *consumer) skipDamaged(j job, t store.Turn, cause error) outcome {
 }
 
 // giveUp dead-letters a request whose session Redis refuses to work with.
+// skipPoison answers turn t of a request delivered more than worker.max_deliveries times with a
+// model_error, without calling the model, and dead-letters the request (reason
+// max_deliveries); skipped reports that the turn was stored. The session then goes on: the
+// request begins its next turn as usual.
+func (c *consumer) skipPoison(j job, t store.Turn) (o outcome, skipped bool) {
+	why := fmt.Sprintf("delivered %d times (worker.max_deliveries %d): every worker that took it died or panicked on it",
+		j.e.Deliveries, c.w.opt.MaxDeliveries)
+	c.log.Error("answering a poison request's message with model_error and dead-lettering it", "request", j.e.ID, "seq", t.Seq, "why", why)
+	ev := chat.ErrorEvent(chat.CodeModelError, "This message could not be answered.", t.Message.ID)
+	defer c.release(t)
+	fin, err := c.finish(j, t, nil, ev)
+	switch {
+	case store.IsRefused(err):
+		return c.giveUp(j, err), false
+	case err != nil:
+		return again, false
+	}
+	c.deadLetter(store.DeadLetter{
+		Partition: j.e.Partition, RequestID: j.e.ID, Fields: j.e.Fields, MessageID: t.Message.ID,
+		Error: why, Consumer: c.name,
+	}, "max_deliveries")
+	if fin.Acked {
+		return acked, true
+	}
+	return again, true
+}
+
 func (c *consumer) giveUp(j job, refused error) outcome {
 	c.log.Error("Redis refuses to work on the session; dead-lettering the request", "request", j.e.ID, "err", refused)
 	c.deadLetter(store.DeadLetter{

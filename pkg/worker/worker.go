@@ -9,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -45,6 +47,13 @@ type Options struct {
 	// ShutdownTimeout is how long in-flight requests may take to finish once Run's context
 	// ends (worker.shutdown_timeout). Default 30s.
 	ShutdownTimeout time.Duration
+	// MaxDeliveries is how many times one request may be delivered (taken over after its worker
+	// died or panicked on it) before the next delivery dead-letters it and answers its message
+	// with model_error (worker.max_deliveries). Default 5.
+	MaxDeliveries int
+	// ConsumerIdleMax: a consumer of the group idle this long with nothing pending is removed
+	// (worker.consumer_idle_max): the name of a process that died. Default 1h.
+	ConsumerIdleMax time.Duration
 
 	// SystemPrompt starts every conversation sent to the model (llm.system_prompt); empty: none.
 	SystemPrompt string
@@ -76,7 +85,8 @@ type Options struct {
 	// StatsEvery is how often the group's lag and pending count are sampled. Default 5s.
 	StatsEvery time.Duration
 	// TrimEvery is how often the request streams and chat:dead are trimmed by age
-	// (store.TrimStreams, stream.max_age), the first time when Run starts. Default 1m.
+	// (store.TrimStreams, stream.max_age) and the consumers of dead processes removed
+	// (ConsumerIdleMax), the first time when Run starts. Default 1m.
 	TrimEvery time.Duration
 }
 
@@ -109,6 +119,12 @@ func (o *Options) defaults() error {
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = defaults.WorkerShutdownTimeout
+	}
+	if o.MaxDeliveries <= 0 {
+		o.MaxDeliveries = defaults.WorkerMaxDeliveries
+	}
+	if o.ConsumerIdleMax <= 0 {
+		o.ConsumerIdleMax = defaults.WorkerConsumerIdleMax
 	}
 	if o.History < 0 {
 		o.History = 0
@@ -185,16 +201,20 @@ func (w *Worker) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range w.opt.Replicas {
 		c := newConsumer(w, w.ConsumerName(i))
-		g.Go(func() error { return c.run(gctx) })
+		g.Go(func() error {
+			var err error
+			w.guard(gctx, "consumer", func() { err = c.run(gctx) })
+			return err
+		})
 	}
 	if w.opt.Registerer != nil {
 		g.Go(func() error {
-			w.sample(gctx)
+			w.guard(gctx, "sample", func() { w.sample(gctx) })
 			return nil
 		})
 	}
 	g.Go(func() error {
-		w.trim(gctx)
+		w.guard(gctx, "housekeeping", func() { w.trim(gctx) })
 		return nil
 	})
 	err := g.Wait()
@@ -209,11 +229,12 @@ func (w *Worker) newHolder(consumer string) string {
 
 // trim drops the entries older than stream.max_age from the request streams and chat:dead
 // (store.TrimStreams) when Run starts and every TrimEvery, so that they do not keep every
-// acknowledged request for good. Every worker process does it; a trim finds little left after
-// another.
+// acknowledged request for good, and removes the consumers of processes that died
+// (ConsumerIdleMax). Every worker process does it; a trim finds little left after another.
 func (w *Worker) trim(ctx context.Context) {
 	tick := time.NewTicker(w.opt.TrimEvery)
 	defer tick.Stop()
+	own := func(name string) bool { return strings.HasPrefix(name, w.opt.Name+"-") }
 	for {
 		n, err := w.st.TrimStreams(ctx)
 		switch {
@@ -222,10 +243,47 @@ func (w *Worker) trim(ctx context.Context) {
 		case n > 0:
 			w.log.Debug("trimmed the request streams by age", "entries", n, "max_age", w.st.Options().StreamMaxAge.String())
 		}
+		removed, err := w.st.RemoveIdleConsumers(ctx, w.opt.ConsumerIdleMax, own)
+		if err != nil && ctx.Err() == nil {
+			w.log.Warn("removing the consumers of dead processes failed; next try in "+w.opt.TrimEvery.String(), "err", err)
+		}
+		if len(removed) > 0 {
+			w.log.Info("removed consumers idle past worker.consumer_idle_max with nothing pending (processes that died)",
+				"consumers", removed, "idle_max", w.opt.ConsumerIdleMax.String())
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
 	}
+}
+
+// guard runs loop, one of the worker's long-lived goroutines; a panic in it is recovered,
+// logged with its stack and counted (chatbot_worker_panics_total), and loop runs again a second
+// later unless ctx ended: a bug costs that loop a second, not the process.
+func (w *Worker) guard(ctx context.Context, where string, loop func()) {
+	for {
+		if !w.recovered(where, loop) || ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// recovered runs f and reports whether it panicked (recovered, logged and counted).
+func (w *Worker) recovered(where string, f func()) (panicked bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			panicked = true
+			w.metrics.panics.WithLabelValues(where).Inc()
+			w.log.Error("panic recovered", "in", where, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	f()
+	return false
 }

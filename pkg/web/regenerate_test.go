@@ -2,11 +2,14 @@ package web_test
 
 import (
 	"testing"
+	"time"
 
 	"chatbot/pkg/chat"
 	"chatbot/pkg/store"
 	"chatbot/pkg/store/storetest"
 	"chatbot/pkg/web"
+
+	"github.com/google/uuid"
 )
 
 // Regenerate over the socket, across two serve hosts: one socket asks, both see the ack (which
@@ -85,6 +88,43 @@ func TestRegenerate(t *testing.T) {
 				}
 				break
 			}
+		}
+	})
+}
+
+// Stop works on a regeneration as on any reply: the stopped reply takes the old one's place.
+func TestStopRegeneration(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		e := setup(t, b, web.Options{}, store.Options{})
+		sess := e.session()
+		c := e.dial(tokenQuery(sess, "stream=1"))
+		c.send("one")
+		c.nextOf(chat.FrameAck)
+		// Answer it here, so that no worker runs until the stop is asked.
+		turn, _, err := e.st.BeginTurn(e.ctx, sess.Token, "first", 10, 10*time.Second)
+		if err != nil || turn.Seq != 1 {
+			t.Fatalf("begin: %+v %v", turn, err)
+		}
+		old := chat.Message{ID: uuid.NewString(), Role: chat.RoleBot, Msg: "first reply", Timestamp: time.Now().UTC(), ReplyTo: turn.Message.ID}
+		if _, err := e.st.FinishTurn(e.ctx, turn, &old, chat.MessageEvent(old)); err != nil {
+			t.Fatal(err)
+		}
+		c.nextOf(chat.FrameMessage)
+		c.sendJSON(map[string]string{"type": "regenerate"})
+		c.nextOf(chat.FrameAck)
+		c.sendJSON(map[string]string{"type": "stop"})
+		storetest.Eventually(t, wait, "the stop request", func() bool {
+			v, _ := e.st.Client().Do(e.ctx, e.st.Client().B().Hget().Key(e.st.Keys().Session(sess.Token)).Field("stop").Build()).ToString()
+			return v == "2"
+		})
+		e.worker(sess.Token, nil)
+		f := c.nextOf(chat.FrameMessage)
+		if !f.Stopped || f.Replaces != old.ID || f.ReplyTo != turn.Message.ID {
+			t.Fatalf("reply %+v, want stopped, replacing %s", f.raw, old.ID)
+		}
+		got, _ := e.st.GetSession(e.ctx, sess.Token, false)
+		if len(got.Messages) != 2 || got.Messages[1].ID != f.ID || !got.Messages[1].Stopped {
+			t.Fatalf("history %+v", got.Messages)
 		}
 	})
 }

@@ -1,6 +1,9 @@
 package worker_test
 
 import (
+	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +47,40 @@ func TestRegenerateAnswersAgain(t *testing.T) {
 		last := msgs[len(msgs)-1]
 		if last.ID != h[3].ID || last.Replaces != old.ID {
 			t.Fatalf("message event %+v, want the new reply replacing %s", last, old.ID)
+		}
+	})
+}
+
+// A regeneration the model fails keeps the reply it was to replace: the user gets model_error
+// for the message, and the session goes on.
+func TestRegenerateThatFailsKeepsTheReply(t *testing.T) {
+	each(t, 1, func(t *testing.T, e *env) {
+		var calls atomic.Int64
+		model := &recorder{step: func(ctx context.Context, msgs []llm.Message, onDelta func(string) error) (string, error) {
+			if calls.Add(1) > 1 && llm.LastUser(msgs) == "one" {
+				return "", errors.New("upstream exploded")
+			}
+			return llm.Echo{}.Stream(ctx, msgs, onDelta)
+		}}
+		e.start(options("w", model))
+		tok := e.session()
+		one := e.send(tok, "one")
+		old := e.waitHistory(tok, 2, 20*time.Second)[1]
+		if _, err := e.st.Regenerate(e.ctx, tok, "r-1", "", limits); err != nil {
+			t.Fatal(err)
+		}
+		var errs []chat.Event
+		storetest.Eventually(t, 20*time.Second, "the model_error", func() bool {
+			errs = ofType(e.events(tok), chat.FrameError)
+			return len(errs) > 0
+		})
+		if errs[0].Code != chat.CodeModelError || errs[0].ReplyTo != one.ID {
+			t.Fatalf("error events %+v", errs)
+		}
+		e.send(tok, "two")
+		h := e.waitHistory(tok, 4, 20*time.Second)
+		if h[1].ID != old.ID || h[3].Msg != "echo: two" {
+			t.Fatalf("history %s: want the first reply kept", texts(h))
 		}
 	})
 }

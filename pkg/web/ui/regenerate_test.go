@@ -14,14 +14,20 @@ import (
 )
 
 // numbered answers the nth call "reply n to: <message>", so a regenerated reply differs from
-// the one it replaces; a message with "slow" in it waits for hold to close first.
+// the one it replaces; a message with "slow" in it waits for hold to close first. With fail
+// set it writes a word and fails (with an error the worker does not retry).
 type numbered struct {
 	n    atomic.Int64
 	hold chan struct{}
+	fail atomic.Bool
 }
 
 func (m *numbered) Stream(ctx context.Context, msgs []llm.Message, onDelta func(string) error) (string, error) {
 	last := llm.LastUser(msgs)
+	if m.fail.Load() {
+		onDelta("oops ")
+		return "oops ", context.Canceled
+	}
 	if strings.Contains(last, "slow") {
 		if err := onDelta("wait "); err != nil {
 			return "", err
@@ -99,5 +105,15 @@ func TestBrowserRegenerate(t *testing.T) {
 		tab.waitFor(10*time.Second, "the slow reply, Regenerate under it", `(li => li && li.dataset.state === 'done' &&
 		  li.querySelector('.text').textContent.trim() === 'wait reply 4 to: slow one')(document.querySelector('#messages > li:last-child')) && `+onLastOnly)
 	}
-	checkConversation(t, q.messages(), append(want, msg{Role: "human", Text: "slow one"}, msg{Role: "bot", Text: "wait reply 4 to: slow one"}))
+	want = append(want, msg{Role: "human", Text: "slow one"}, msg{Role: "bot", Text: "wait reply 4 to: slow one"})
+	checkConversation(t, q.messages(), want)
+
+	// A regeneration the model fails: both tabs show the reply it was to replace again.
+	model.fail.Store(true)
+	q.do(chromedp.Click(chromedp.CSS("#messages > li:last-child button.regenerate")))
+	for _, tab := range []*page{p, q} {
+		tab.waitFor(10*time.Second, "the old reply back, and a notice", visible("#notice")+` && document.querySelector('#notice-text').textContent.includes('previous one stays') &&
+		  (li => li.dataset.state === 'done' && li.querySelector('.text').textContent.trim() === 'wait reply 4 to: slow one')(document.querySelector('#messages > li:last-child')) && `+onLastOnly)
+		checkConversation(t, tab.messages(), want)
+	}
 }

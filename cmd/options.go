@@ -118,6 +118,7 @@ func workerOptions(cfg *config.Config) worker.Options {
 		SystemPrompt:    cfg.LLM.SystemPrompt,
 		History:         cfg.LLM.History,
 		Retry:           llm.Retry{MaxRetries: cfg.LLM.MaxRetries, Timeout: cfg.LLM.Timeout},
+		SendUser:        cfg.LLM.SendUser,
 	}
 }
 

@@ -58,6 +58,9 @@ func sameDefault(key config.Key, text string) error {
 	case int:
 		n, err := strconv.Atoi(text)
 		ok = err == nil && n == d
+	case bool:
+		b, err := strconv.ParseBool(text)
+		ok = err == nil && b == d
 	case float64:
 		f, err := strconv.ParseFloat(text, 64)
 		ok = err == nil && f == d

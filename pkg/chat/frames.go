@@ -34,6 +34,7 @@ type Event struct {
 	// reply it produced: the id of the reply the new one replaces in the history ("" when the
 	// message answered again had none: its turn failed).
 	Replaces string `json:"replaces,omitempty"`
+	Usage    *Usage `json:"usage,omitempty"`
 	Offset   string `json:"offset,omitempty"`
 }
 
@@ -54,7 +55,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 // MessageEvent is the frame of a finished reply.
 func MessageEvent(m Message) Event {
 	ts := m.Timestamp
-	return Event{Type: FrameMessage, ID: m.ID, Role: m.Role, Msg: m.Msg, Timestamp: &ts, ReplyTo: m.ReplyTo, Stopped: m.Stopped}
+	return Event{Type: FrameMessage, ID: m.ID, Role: m.Role, Msg: m.Msg, Timestamp: &ts, ReplyTo: m.ReplyTo, Stopped: m.Stopped, Usage: m.Usage}
 }
 
 // ErrorEvent is an error frame.

@@ -25,7 +25,7 @@ func DecodeMessage(data []byte) (Message, error) {
 }
 
 // decodeMessageFast reads {"id":S,"role":S,"msg":S,"timestamp":S[,"reply_to":S][,"client_id":S]
-// [,"stopped":true]} where no S holds a backslash, a control character or invalid UTF-8.
+// [,"stopped":true][,"usage":{"prompt_tokens":N,"completion_tokens":N[,"estimated":true]}]} where no S holds a backslash, a control character or invalid UTF-8.
 // ok is false for anything else.
 func decodeMessageFast(data []byte) (m Message, ok bool) {
 	p := fastParser{data: data}
@@ -58,6 +58,20 @@ func decodeMessageFast(data []byte) (m Message, ok bool) {
 	}
 	if p.lit(`,"stopped":true`) {
 		m.Stopped = true
+	}
+	if p.lit(`,"usage":{"prompt_tokens":`) {
+		var u Usage
+		if u.PromptTokens, ok = p.uint(); !ok || !p.lit(`,"completion_tokens":`) {
+			return m, false
+		}
+		if u.CompletionTokens, ok = p.uint(); !ok {
+			return m, false
+		}
+		u.Estimated = p.lit(`,"estimated":true`)
+		if !p.lit("}") {
+			return m, false
+		}
+		m.Usage = &u
 	}
 	return m, p.lit("}") && p.i == len(p.data)
 }
@@ -96,6 +110,20 @@ func (p *fastParser) raw() ([]byte, bool) {
 	}
 	p.i += end + 2
 	return s, true
+}
+
+// uint consumes a non-negative integer of at most 18 digits without leading zeros.
+func (p *fastParser) uint() (int64, bool) {
+	start := p.i
+	var n int64
+	for p.i < len(p.data) && p.data[p.i] >= '0' && p.data[p.i] <= '9' && p.i-start < 18 {
+		n = n*10 + int64(p.data[p.i]-'0')
+		p.i++
+	}
+	if p.i == start || (p.data[start] == '0' && p.i-start > 1) || (p.i < len(p.data) && p.data[p.i] >= '0' && p.data[p.i] <= '9') {
+		return 0, false
+	}
+	return n, true
 }
 
 // str consumes a string and returns its text.

@@ -14,6 +14,8 @@ var sampleMessages = []chat.Message{
 	{ID: "2f1c9a4e-5b7d-4c1e-9a3b-8d6f0e2c4b1a", Role: chat.RoleHuman, Msg: "Hello, how are you today?", Timestamp: time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC), ClientID: "c-1"},
 	{ID: "7e3d1b2a", Role: chat.RoleBot, Msg: "echo: Hello", Timestamp: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), ReplyTo: "2f1c9a4e"},
 	{ID: "x", Role: chat.RoleBot, Msg: "partial", Timestamp: time.Date(2025, 1, 2, 3, 4, 5, 0, time.FixedZone("", 3600)), ReplyTo: "y", Stopped: true},
+	{ID: "u", Role: chat.RoleBot, Msg: "echo: hi", Timestamp: time.Unix(0, 0).UTC(), ReplyTo: "v", Usage: &chat.Usage{PromptTokens: 12, CompletionTokens: 3}},
+	{ID: "w", Role: chat.RoleBot, Msg: "est", Timestamp: time.Unix(0, 0).UTC(), ReplyTo: "v", Stopped: true, Usage: &chat.Usage{PromptTokens: 0, CompletionTokens: 1234567, Estimated: true}},
 	{ID: "q", Role: chat.RoleHuman, Msg: "quotes \" and \\ and\nnew lines, <html> & ünïcode €", Timestamp: time.Unix(0, 0).UTC()},
 	{},
 }
@@ -50,6 +52,11 @@ func TestDecodeMessageOtherShapes(t *testing.T) {
 		`{"id":"a","role":"bot","msg":"b","timestamp":"2025-01-02T03:04:05Z"} trailing`,
 		`{"id":"a","role":"bot","msg":"\u00e9\ud83d\ude00","timestamp":"2025-01-02T03:04:05Z"}`,
 		"{\"id\":\"a\",\"role\":\"bot\",\"msg\":\"\xff\",\"timestamp\":\"2025-01-02T03:04:05Z\"}",
+		`{"id":"a","role":"bot","msg":"b","timestamp":"2025-01-02T03:04:05Z","usage":{"prompt_tokens":01,"completion_tokens":2}}`,
+		`{"id":"a","role":"bot","msg":"b","timestamp":"2025-01-02T03:04:05Z","usage":{"prompt_tokens":-1,"completion_tokens":2}}`,
+		`{"id":"a","role":"bot","msg":"b","timestamp":"2025-01-02T03:04:05Z","usage":{"prompt_tokens":1,"completion_tokens":2.5}}`,
+		`{"id":"a","role":"bot","msg":"b","timestamp":"2025-01-02T03:04:05Z","usage":{"prompt_tokens":1,"completion_tokens":99999999999999999999}}`,
+		`{"id":"a","role":"bot","msg":"b","timestamp":"2025-01-02T03:04:05Z","usage":{"prompt_tokens":1,"completion_tokens":2,"estimated":false}}`,
 		`not json`, ``,
 	} {
 		var want chat.Message

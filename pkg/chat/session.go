@@ -35,6 +35,16 @@ type Message struct {
 	ReplyTo   string    `json:"reply_to,omitempty"`
 	ClientID  string    `json:"client_id,omitempty"`
 	Stopped   bool      `json:"stopped,omitempty"`
+	// Usage is what the model's reply cost (bot messages a model answered).
+	Usage *Usage `json:"usage,omitempty"`
+}
+
+// Usage is the tokens one model reply used: as the provider reported them, or estimated
+// (Estimated) when it reported none.
+type Usage struct {
+	PromptTokens     int64 `json:"prompt_tokens"`
+	CompletionTokens int64 `json:"completion_tokens"`
+	Estimated        bool  `json:"estimated,omitempty"`
 }
 
 // ValidName trims name and reports whether it is a valid session name: not empty or blank, at

@@ -83,6 +83,7 @@ type LLM struct {
 	Timeout      time.Duration `mapstructure:"timeout"`
 	MaxRetries   int           `mapstructure:"max_retries"`
 	EchoDelay    time.Duration `mapstructure:"echo_delay"`
+	SendUser     bool          `mapstructure:"send_user"`
 }
 
 // Auth says who may use the service: anyone (mode none) or the bearers of the application's

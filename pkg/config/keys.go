@@ -66,6 +66,7 @@ var Keys = []Key{
 	{"llm.temperature", 0.7, "sampling temperature"},
 	{"llm.timeout", 60 * time.Second, "time limit of one model call"},
 	{"llm.max_retries", 3, "retries of a failed model call before the user gets an error"},
+	{"llm.send_user", true, "send the user to the model as the OpenAI user field: the sub with auth.mode jwt, else a hash of the session token (never the token)"},
 	{"llm.echo_delay", time.Duration(0), "how long the echo model takes per reply, streamed word by word"},
 
 	{"auth.mode", "none", "none (anyone who reaches serve may open sessions) or jwt (every request carries a JWT of the application's login)"},

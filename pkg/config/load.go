@@ -27,6 +27,8 @@ func AddFlags(fs *pflag.FlagSet) {
 			fs.String(k.Name, d, k.Help)
 		case int:
 			fs.Int(k.Name, d, k.Help)
+		case bool:
+			fs.Bool(k.Name, d, k.Help)
 		case float64:
 			fs.Float64(k.Name, d, k.Help)
 		case time.Duration:

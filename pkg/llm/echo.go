@@ -16,9 +16,17 @@ type Echo struct {
 	Delay time.Duration
 }
 
-// Stream implements Model.
+// Stream implements Model. It reports its usage as one token per word: the words of every
+// message sent (the prompt) and of the reply.
 func (e Echo) Stream(ctx context.Context, msgs []Message, onDelta func(string) error) (string, error) {
 	words := Words(EchoPrefix + LastUser(msgs))
+	if ctx.Value(usageKey{}) != nil {
+		var prompt int
+		for _, m := range msgs {
+			prompt += len(Words(m.Content))
+		}
+		reportUsage(ctx, Usage{InputTokens: int64(prompt), OutputTokens: int64(len(words))})
+	}
 	var step time.Duration
 	if e.Delay > 0 && len(words) > 0 {
 		step = e.Delay / time.Duration(len(words))

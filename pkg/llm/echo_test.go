@@ -125,3 +125,15 @@ func TestNewRefusesAnUnknownProvider(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+func TestEchoUsage(t *testing.T) {
+	var u llm.Usage
+	ctx := llm.WithUsage(context.Background(), &u)
+	msgs := []llm.Message{{Role: llm.RoleSystem, Content: "be brief"}, {Role: llm.RoleUser, Content: "hello there you"}}
+	if _, err := (llm.Echo{}).Stream(ctx, msgs, func(string) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if u.InputTokens != 5 || u.OutputTokens != 4 {
+		t.Errorf("usage %+v, want 5 prompt words and 4 reply words (echo: hello there you)", u)
+	}
+}

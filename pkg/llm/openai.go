@@ -62,6 +62,12 @@ func (o *OpenAI) Stream(ctx context.Context, msgs []Message, onDelta func(string
 	if o.maxTokens > 0 {
 		params.MaxTokens = openai.Int(int64(o.maxTokens))
 	}
+	// The last chunk then carries the call's usage (servers that do not know the option ignore
+	// it, and send none: the worker estimates it).
+	params.StreamOptions.IncludeUsage = openai.Bool(true)
+	if u := userOf(ctx); u != "" {
+		params.User = openai.String(u)
+	}
 	for _, m := range msgs {
 		switch m.Role {
 		case RoleSystem:
@@ -80,6 +86,9 @@ func (o *OpenAI) Stream(ctx context.Context, msgs []Message, onDelta func(string
 	)
 	for stream.Next() {
 		chunk := stream.Current()
+		if u := chunk.Usage; u.PromptTokens > 0 || u.CompletionTokens > 0 {
+			reportUsage(ctx, Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens})
+		}
 		for _, ch := range chunk.Choices {
 			if ch.Index != 0 {
 				continue

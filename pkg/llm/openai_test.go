@@ -213,3 +213,49 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 		}
 	}
 }
+
+// The call asks for usage (stream_options.include_usage) and reports what the server sends;
+// a server that sends none leaves it zero. The user goes as the `user` field when given.
+func TestOpenAIUsageAndUser(t *testing.T) {
+	t.Parallel()
+	srv := llmtest.New(t, llmtest.EchoUsage)
+	var u llm.Usage
+	ctx := llm.WithUser(llm.WithUsage(context.Background(), &u), "alice")
+	got, _, err := collect(t, openaiModel(t, srv, ""), ctx, conversation("hi there"))
+	if err != nil || got != "echo: hi there" {
+		t.Fatalf("%q %v", got, err)
+	}
+	// system "be brief" 2, "earlier" 1, "echo: earlier" 2, "hi there" 2; reply 3.
+	if u != (llm.Usage{InputTokens: 7, OutputTokens: 3}) {
+		t.Errorf("usage %+v", u)
+	}
+	r := srv.Requests()[0]
+	if !r.IncludeUsage || r.User != "alice" {
+		t.Errorf("request include_usage %v user %q", r.IncludeUsage, r.User)
+	}
+
+	none := llmtest.New(t, nil)
+	u = llm.Usage{}
+	if _, _, err := collect(t, openaiModel(t, none, ""), llm.WithUsage(context.Background(), &u), conversation("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if u != (llm.Usage{}) || none.Requests()[0].User != "" {
+		t.Errorf("usage %+v without a usage chunk; user %q without WithUser", u, none.Requests()[0].User)
+	}
+}
+
+func TestEstimateAndUserID(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[string]int64{"": 0, "a b c d e": 5, "abcdefgh": 2, "hello there, world": 5} {
+		if got := llm.EstimateTokens(s); got != want {
+			t.Errorf("EstimateTokens(%q) = %d, want %d", s, got, want)
+		}
+	}
+	if llm.UserID("alice", "tok") != "alice" {
+		t.Error("jwt: the sub")
+	}
+	id := llm.UserID("", "secret-token")
+	if strings.Contains(id, "secret-token") || id != llm.UserID("", "secret-token") || id == llm.UserID("", "other") {
+		t.Errorf("mode none: %q must be a stable hash of the token, not the token", id)
+	}
+}

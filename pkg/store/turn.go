@@ -31,6 +31,7 @@ const (
 type Turn struct {
 	Token   string
 	Holder  string
+	User    string // the session's owner (auth.mode jwt), "" for none
 	Seq     int64
 	Message chat.Message   // the user's message
 	History []chat.Message // earlier messages, oldest first

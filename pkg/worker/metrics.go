@@ -28,6 +28,8 @@ type metrics struct {
 	retries      prometheus.Counter
 	modelSeconds *prometheus.HistogramVec
 	firstToken   prometheus.Histogram
+	tokens       *prometheus.CounterVec
+	estimated    prometheus.Counter
 	lag          *prometheus.GaugeVec
 	pending      *prometheus.GaugeVec
 }
@@ -70,6 +72,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Time of one model call, to its last token or its error, by result (ok, error).", Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)}, []string{"result"}),
 		firstToken: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chatbot_llm_time_to_first_token_seconds",
 			Help: "Time from a model call to its first piece of text.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chatbot_llm_tokens_total",
+			Help: "Tokens the model calls used, by kind (prompt, completion): as the provider reported them, or estimated."}, []string{"kind"}),
+		estimated: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_llm_usage_estimated_total",
+			Help: "Turns whose usage was estimated because the provider reported none (stream_options.include_usage unsupported, or the call cut short)."}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "chatbot_worker_group_lag",
 			Help: "Requests of the partition not yet delivered to any consumer (sampled). Group-wide: every work pod exports the same value, take max by (partition), never a sum over pods."}, []string{"partition"}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "chatbot_worker_group_pending",
@@ -77,7 +83,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.processed, m.failed, m.dead, m.turns, m.inFlight, m.slots, m.slotsBusy, m.newer, m.panics, m.reclaimed,
-			m.handedBack, m.covered, m.yielded, m.slotWait, m.lost, m.retries, m.modelSeconds, m.firstToken, m.lag, m.pending} {
+			m.handedBack, m.covered, m.yielded, m.slotWait, m.lost, m.retries, m.modelSeconds, m.firstToken, m.tokens, m.estimated, m.lag, m.pending} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -275,7 +275,7 @@ func entryTime(id string) (time.Time, bool) {
 func (c *consumer) answer(j job, t store.Turn) (store.Finished, error) {
 	if t.Stop {
 		// Stopped before it began: store an empty, stopped reply.
-		return c.store(j, t, c.reply(t, "", true), "stopped")
+		return c.store(j, t, c.reply(t, "", true, nil), "stopped")
 	}
 	msgs := prompt(c.w.opt.SystemPrompt, t.History, c.w.opt.History, t.Message)
 
@@ -291,7 +291,7 @@ func (c *consumer) answer(j job, t store.Turn) (store.Finished, error) {
 
 	sink := newDeltaSink(c, t, end)
 	start := time.Now()
-	text, attempts, err := c.generate(gen, t, msgs, sink)
+	text, attempts, spent, err := c.generate(gen, t, msgs, sink)
 	deltas := sink.close()
 	why := context.Cause(gen)
 
@@ -302,7 +302,7 @@ func (c *consumer) answer(j job, t store.Turn) (store.Finished, error) {
 		return store.Finished{}, store.ErrLeaseLost
 	case errors.Is(why, errStopped):
 		t.Deltas = deltas
-		return c.store(j, t, c.reply(t, text, true), "stopped")
+		return c.store(j, t, c.reply(t, text, true, &spent), "stopped")
 	case c.work.Err() != nil:
 		c.log.Warn("shutdown time is up: abandoning a reply", "seq", t.Seq)
 		c.w.metrics.turns.WithLabelValues("abandoned").Inc()
@@ -312,7 +312,7 @@ func (c *consumer) answer(j job, t store.Turn) (store.Finished, error) {
 	}
 	// Storing the reply drops its deltas; those of a failed turn stay (no reply has the text).
 	t.Deltas = deltas
-	return c.store(j, t, c.reply(t, text, false), "answered")
+	return c.store(j, t, c.reply(t, text, false, &spent), "answered")
 }
 
 // store finishes t with reply and its message event; result names the turn in the metrics.

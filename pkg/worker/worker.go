@@ -67,6 +67,9 @@ type Options struct {
 	// bounded number of writes per second whatever the model's rate. Default
 	// defaults.WorkerDeltaInterval; NoDeltaInterval: every piece is written as it comes.
 	DeltaInterval time.Duration
+	// SendUser names the session's user to the model as the OpenAI `user` field
+	// (llm.send_user): the sub with auth.mode jwt, else a hash of the session token.
+	SendUser bool
 
 	// Tuning, without configuration keys: the defaults suit production; tests shorten them.
 

@@ -21,6 +21,9 @@ type Request struct {
 	MaxTokens   *int
 	Temperature *float64
 	Stream      bool
+	// IncludeUsage: stream_options.include_usage was asked for (the last chunk carries usage).
+	IncludeUsage bool
+	User         string // the OpenAI user field, "" when not sent
 }
 
 // Message is one message of a request.
@@ -80,13 +83,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		MaxTokens   *int      `json:"max_tokens"`
 		Temperature *float64  `json:"temperature"`
 		Stream      bool      `json:"stream"`
+		Options     struct {
+			IncludeUsage bool `json:"include_usage"`
+		} `json:"stream_options"`
+		User string `json:"user"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 		Fail(w, http.StatusBadRequest, "bad JSON: "+err.Error())
 		return
 	}
 	req := Request{Auth: r.Header.Get("Authorization"), Model: body.Model, Messages: body.Messages,
-		MaxTokens: body.MaxTokens, Temperature: body.Temperature, Stream: body.Stream}
+		MaxTokens: body.MaxTokens, Temperature: body.Temperature, Stream: body.Stream,
+		IncludeUsage: body.Options.IncludeUsage, User: body.User}
 	s.mu.Lock()
 	s.requests = append(s.requests, req)
 	n, h := len(s.requests), s.handler
@@ -103,6 +111,35 @@ func Echo(w http.ResponseWriter, _ *http.Request, req Request, _ int) {
 		}
 	}
 	Stream(w, strings.SplitAfter("echo: "+last, " ")...)
+}
+
+// EchoUsage is Echo that also reports usage when the request asks for it, as OpenAI does:
+// one token per word, the prompt's (every message) and the reply's.
+func EchoUsage(w http.ResponseWriter, r *http.Request, req Request, n int) {
+	last, prompt := "", 0
+	for _, m := range req.Messages {
+		prompt += len(strings.Fields(m.Content))
+		if m.Role == "user" {
+			last = m.Content
+		}
+	}
+	reply := "echo: " + last
+	Start(w)
+	Chunk(w, `{"role":"assistant","content":""}`, "")
+	for _, p := range strings.SplitAfter(reply, " ") {
+		Text(w, p)
+	}
+	Finish(w, "stop")
+	if req.IncludeUsage {
+		Usage(w, prompt, len(strings.Fields(reply)))
+	}
+	Done(w)
+}
+
+// Usage sends the chunk of stream_options.include_usage: no choices, the call's usage.
+func Usage(w http.ResponseWriter, prompt, completion int) {
+	event(w, fmt.Sprintf(`{"id":"chatcmpl-fake","object":"chat.completion.chunk","created":1700000000,"model":"fake","choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}`,
+		prompt, completion, prompt+completion))
 }
 
 // Stream answers with the chunks of a whole reply: a first chunk with the role, one chunk per

@@ -32,6 +32,12 @@ func storeOptions(cfg *config.Config) store.Options {
 		Partitions:      cfg.Stream.Partitions,
 		StreamMaxLen:    cfg.Stream.MaxLen,
 		StreamMaxAge:    cfg.Stream.MaxAge,
+		Budget: store.Budget{
+			TokensPerDay: int64(cfg.Limits.TokensPerDayPerUser),
+			ReplyTokens:  int64(cfg.LLM.MaxTokens) + llm.EstimateTokens(cfg.LLM.SystemPrompt),
+			// The longest a live turn's model calls take, and the time to notice its worker died.
+			Hold: time.Duration(cfg.LLM.MaxRetries+1)*cfg.LLM.Timeout + cfg.Worker.ClaimIdle,
+		},
 	}
 }
 

@@ -62,6 +62,7 @@ Every key is also a flag: --redis.url, --session.ttl, ...`,
 		newWorkCommand(),
 		newInspectCommand(),
 		newDeadCommand(),
+		newUsageCommand(),
 	)
 	addCompletionCommand(root) // after every AddCommand
 	return root

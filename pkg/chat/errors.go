@@ -17,6 +17,10 @@ const (
 	// (or messages wait for theirs) or because the conversation has no last message to answer
 	// again. Nothing was queued.
 	CodeCannotRegenerate = "cannot_regenerate"
+	// CodeQuota: the user's token budget for the day (limits.tokens_per_day_per_user) is
+	// spent: a message sent is not kept; a queued message is answered with it (reply_to) and
+	// never reaches the model. retry_at says when the budget is new.
+	CodeQuota = "quota"
 )
 
 // Errors of DecodeClientFrame. ErrEmptyMessage means the message has no text;

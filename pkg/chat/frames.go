@@ -33,9 +33,10 @@ type Event struct {
 	// Replaces is set on the ack of a regenerate command and on the message event of the
 	// reply it produced: the id of the reply the new one replaces in the history ("" when the
 	// message answered again had none: its turn failed).
-	Replaces string `json:"replaces,omitempty"`
-	Usage    *Usage `json:"usage,omitempty"`
-	Offset   string `json:"offset,omitempty"`
+	Replaces string     `json:"replaces,omitempty"`
+	Usage    *Usage     `json:"usage,omitempty"`
+	RetryAt  *time.Time `json:"retry_at,omitempty"`
+	Offset   string     `json:"offset,omitempty"`
 }
 
 // MarshalJSON writes the frame, with "msg" always present on message and error frames (a
@@ -56,6 +57,14 @@ func (e Event) MarshalJSON() ([]byte, error) {
 func MessageEvent(m Message) Event {
 	ts := m.Timestamp
 	return Event{Type: FrameMessage, ID: m.ID, Role: m.Role, Msg: m.Msg, Timestamp: &ts, ReplyTo: m.ReplyTo, Stopped: m.Stopped, Usage: m.Usage}
+}
+
+// QuotaEvent is the quota error frame: the day's token budget is spent until retryAt.
+func QuotaEvent(retryAt time.Time, replyTo string) Event {
+	ev := ErrorEvent(CodeQuota, "Your token budget for today is spent: try again after "+retryAt.UTC().Format(time.RFC3339), replyTo)
+	at := retryAt.UTC()
+	ev.RetryAt = &at
+	return ev
 }
 
 // ErrorEvent is an error frame.

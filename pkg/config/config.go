@@ -127,6 +127,7 @@ type Limits struct {
 
 	SessionsPerMinutePerUser int `mapstructure:"sessions_per_minute_per_user"`
 	MessagesPerMinutePerUser int `mapstructure:"messages_per_minute_per_user"`
+	TokensPerDayPerUser      int `mapstructure:"tokens_per_day_per_user"`
 }
 
 // Log configures log/slog.

@@ -95,6 +95,7 @@ var Keys = []Key{
 
 	{"limits.sessions_per_minute_per_user", defaults.LimitsSessionsPerMinutePerUser, "POST /token per user per minute (auth.mode jwt)"},
 	{"limits.messages_per_minute_per_user", defaults.LimitsMessagesPerMinutePerUser, "messages per user per minute, all their sessions together (auth.mode jwt)"},
+	{"limits.tokens_per_day_per_user", 0, "prompt + completion tokens per user per UTC day (auth.mode none: per session); a message sent over it gets the quota error, a queued one is answered with it without calling the model; 0 turns the limit off"},
 
 	{"log.level", "info", "debug, info, warn or error"},
 	{"log.format", "json", "json or text"},

@@ -184,6 +184,7 @@ func (c *Config) Validate() error {
 	c.validateAuth(bad)
 	positive("limits.sessions_per_minute_per_user", int64(c.Limits.SessionsPerMinutePerUser))
 	positive("limits.messages_per_minute_per_user", int64(c.Limits.MessagesPerMinutePerUser))
+	notNegative("limits.tokens_per_day_per_user", c.Limits.TokensPerDayPerUser, "turns the limit off")
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:

@@ -59,9 +59,12 @@ type Options struct {
 	Partitions   int
 	StreamMaxLen int
 	StreamMaxAge time.Duration
+	// Budget is the accounting of tokens per user and day (limits.tokens_per_day_per_user).
+	Budget Budget
 }
 
 func (o *Options) defaults() {
+	o.Budget.defaults()
 	if o.Mode == "" {
 		o.Mode = defaults.RedisMode
 	}

@@ -49,6 +49,11 @@ var (
 	// with a user message (and its reply) to answer again (Regenerate).
 	ErrNothingToRegenerate = errors.New("nothing to regenerate")
 
+	// ErrQuota means the user's (auth.mode none: the session's) token budget for the day,
+	// limits.tokens_per_day_per_user, is spent (Send, Reserve; BeginTurn's Turn.Quota): it is new
+	// again at Store.RetryAt.
+	ErrQuota = errors.New("daily token budget spent")
+
 	// ErrBadCursor means a ListSessions cursor that this store did not make.
 	ErrBadCursor = errors.New("invalid cursor")
 )

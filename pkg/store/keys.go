@@ -89,6 +89,11 @@ func (k Keys) UserMessages(user string) string { return k.user(user, ":messages"
 // UserCreated counts the sessions the user created in the current one-minute window.
 func (k Keys) UserCreated(user string) string { return k.user(user, ":created") }
 
+// UserUsage is the user's token usage of the UTC day (YYYY-MM-DD): a hash of prompt,
+// completion, turns, grant and the reservations of turns in flight (lua/usage.lua). It expires
+// Budget.Keep after the day ends.
+func (k Keys) UserUsage(user, day string) string { return k.user(user, ":usage:"+day) }
+
 // Requests is the request stream of partition p, consumed by the workers group.
 func (k Keys) Requests(p int) string { return k.prefix + "requests:{" + strconv.Itoa(p) + "}" }
 

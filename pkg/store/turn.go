@@ -45,6 +45,14 @@ type Turn struct {
 	Deltas []string
 	// raw is the message as stored: storing the turn moves it to the history as it is.
 	raw string
+	// PromptEstimate is the tokens of the prompt the model gets, estimated by BeginTurn from
+	// the stored message and history: with Budget.ReplyTokens, what the turn reserves.
+	PromptEstimate int64
+	// Quota: the day's budget of the session's user is spent (auth.mode none: BeginTurn checked
+	// it; jwt: Reserve does): answer the turn with the quota error, without calling the model.
+	Quota bool
+	// Usage is what the turn's model calls used, for FinishTurn to count (nil: no call made).
+	Usage *chat.Usage
 	// RetryAfter is set with TurnBusy: the lease's time left.
 	RetryAfter time.Duration
 }
@@ -136,6 +144,9 @@ type Finished struct {
 	More   bool   // more messages are pending: the lease is still ours for the next turn
 	// Acked: FinishTurnAck acknowledged the request in the same step.
 	Acked bool
+	// Unsettled: counting the turn's usage for its user failed (auth.mode jwt; the turn is
+	// stored all the same, and its reservation lapses on its own).
+	Unsettled error
 }
 
 // RequestRef names the request a turn is worked on for: its entry in a partition stream and
@@ -196,7 +207,18 @@ func (s *Store) finishTurn(ctx context.Context, t Turn, answer *chat.Message, ev
 	// The newest deltas, if there are more than a script's arguments hold: the oldest stay until
 	// the stream's cap trims them.
 	args = append(args, t.Deltas[max(len(t.Deltas)-maxDroppedDeltas, 0):]...)
+	var settled chan error
+	if t.User != "" && t.Usage != nil {
+		// The user's usage (another slot) is settled beside the finish: rueidis pipelines the
+		// two, so it costs no round trip of its own.
+		settled = make(chan error, 1)
+		go func() { settled <- s.settle(ctx, t) }()
+	}
 	status, rest, err := reply(s.evalSessionKeys(ctx, finishScript, t.Token, more, args...))
+	var unsettled error
+	if settled != nil {
+		unsettled = <-settled
+	}
 	if err != nil {
 		return Finished{}, fmt.Errorf("finish turn: %w", err)
 	}
@@ -205,7 +227,7 @@ func (s *Store) finishTurn(ctx context.Context, t Turn, answer *chat.Message, ev
 		off, _ := rest[0].ToString()
 		more, _ := rest[1].AsInt64()
 		acked, _ := rest[2].AsInt64()
-		return Finished{Offset: off, More: more == 1, Acked: acked == 1}, nil
+		return Finished{Offset: off, More: more == 1, Acked: acked == 1, Unsettled: unsettled}, nil
 	case "gone":
 		return Finished{}, ErrSessionNotFound
 	case "lost":

@@ -96,6 +96,10 @@ func (sock *socket) send(cmd chat.Command) bool {
 		return false
 	case errors.Is(err, store.ErrRateLimited):
 		sock.storeRateLimited(err, cmd.ClientID)
+	case errors.Is(err, store.ErrQuota):
+		ev := chat.QuotaEvent(srv.st.RetryAt(), "")
+		ev.ClientID = cmd.ClientID
+		sock.sendEvent(ev)
 	case errors.Is(err, store.ErrTooManyPending):
 		sock.sendError(chat.CodeTooManyPending, fmt.Sprintf("Too many messages waiting for a reply (limit %d): wait for a reply", srv.opt.MaxPending), cmd.ClientID)
 	case errors.Is(err, store.ErrNotQueued):

@@ -80,6 +80,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /refresh_token", s.refreshToken)
 	mux.HandleFunc("GET /chat", s.chat)
 	mux.HandleFunc("GET /sessions", s.listSessions)
+	mux.HandleFunc("GET /usage", s.usage)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	if s.opt.AdminAddr == "" {
 		mux.HandleFunc("GET /readyz", s.readyz(false))

@@ -43,7 +43,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		dead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chatbot_worker_requests_dead_lettered_total",
 			Help: "Requests copied to chat:dead, by reason (model_error, malformed, damaged, refused)."}, []string{"reason"}),
 		turns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chatbot_worker_turns_total",
-			Help: "Turns worked on, by result: answered, stopped, failed, abandoned (lease lost or shutdown)."}, []string{"result"}),
+			Help: "Turns worked on, by result: answered, stopped, failed, quota (the user's token budget for the day is spent: no model call), abandoned (lease lost or shutdown)."}, []string{"result"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "chatbot_worker_requests_in_flight",
 			Help: "Requests being worked on now."}),
 		slots: prometheus.NewGauge(prometheus.GaugeOpts{Name: "chatbot_worker_slots",

@@ -277,6 +277,19 @@ func (c *consumer) answer(j job, t store.Turn) (store.Finished, error) {
 		// Stopped before it began: store an empty, stopped reply.
 		return c.store(j, t, c.reply(t, "", true, nil), "stopped")
 	}
+	if !t.Quota {
+		// auth.mode jwt: the user's budget is checked, and the turn's tokens reserved, here.
+		switch err := c.st.Reserve(c.work, t); {
+		case errors.Is(err, store.ErrQuota):
+			t.Quota = true
+		case err != nil:
+			c.log.Warn("reserving the turn's tokens failed", "seq", t.Seq, "err", err)
+			return store.Finished{}, err
+		}
+	}
+	if t.Quota {
+		return c.refuse(j, t)
+	}
 	msgs := prompt(c.w.opt.SystemPrompt, t.History, c.w.opt.History, t.Message)
 
 	// gen ends the generation: the user stopped it, or the lease was lost.
@@ -294,6 +307,7 @@ func (c *consumer) answer(j job, t store.Turn) (store.Finished, error) {
 	text, attempts, spent, err := c.generate(gen, t, msgs, sink)
 	deltas := sink.close()
 	why := context.Cause(gen)
+	t.Usage = &spent
 
 	switch {
 	case errors.Is(why, store.ErrLeaseLost):
@@ -328,6 +342,18 @@ func (c *consumer) store(j job, t store.Turn, reply *chat.Message, result string
 		return fin, err
 	}
 	c.w.metrics.turns.WithLabelValues(result).Inc()
+	return fin, nil
+}
+
+// refuse answers t with the quota error, without calling the model: the day's token budget of
+// the session's user is spent.
+func (c *consumer) refuse(j job, t store.Turn) (store.Finished, error) {
+	fin, err := c.finish(j, t, nil, chat.QuotaEvent(c.st.RetryAt(), t.Message.ID))
+	if err != nil {
+		c.w.metrics.turns.WithLabelValues("abandoned").Inc()
+		return fin, err
+	}
+	c.w.metrics.turns.WithLabelValues("quota").Inc()
 	return fin, nil
 }
 
@@ -426,6 +452,13 @@ func (c *consumer) finish(j job, t store.Turn, reply *chat.Message, ev chat.Even
 	err := retry.Do(c.work, stepRetry, stepTries, func(try int) error {
 		var err error
 		fin, err = c.st.FinishTurnAck(ctx, t, reply, ev, ref)
+		if fin.Unsettled != nil {
+			c.log.Warn("counting the turn's usage failed", "seq", t.Seq, "err", fin.Unsettled)
+		}
+		if t.User != "" {
+			// The user's usage was settled beside the first try (or failed to be): never twice.
+			t.Usage = nil
+		}
 		switch {
 		case err == nil:
 			return nil

@@ -75,6 +75,7 @@ func TestOptionsFromConfig(t *testing.T) {
 		"llm.timeout":       "25s",
 		"llm.max_retries":   "4",
 		"llm.echo_delay":    "26ms",
+		"llm.send_user":     "false",
 
 		"auth.mode":         "jwt", // cmd's own: whether authVerifier makes a verifier
 		"auth.jwt_secret":   "",    // the default: a secret and a JWKS URL exclude each other
@@ -98,6 +99,7 @@ func TestOptionsFromConfig(t *testing.T) {
 
 		"limits.sessions_per_minute_per_user": "27",
 		"limits.messages_per_minute_per_user": "28",
+		"limits.tokens_per_day_per_user":      "35",
 
 		"log.level":  "debug", // cmd's own: newLogger
 		"log.format": "text",
@@ -113,7 +115,7 @@ func TestOptionsFromConfig(t *testing.T) {
 	}
 	args := []string{"--config", empty}
 	for k, v := range set {
-		args = append(args, "--"+k, v)
+		args = append(args, "--"+k+"="+v) // = : a bool flag takes no separate value
 	}
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	config.AddFlags(fs)
@@ -134,6 +136,8 @@ func TestOptionsFromConfig(t *testing.T) {
 			ConnectTimeout: 6 * time.Second, CommandTimeout: 7 * time.Second, Mode: store.ModeCluster,
 			SessionTTL: 2 * time.Hour, HistoryMax: 11, EventsMax: 12, Partitions: 13, StreamMaxLen: 14, StreamMaxAge: 15 * time.Hour,
 			HistoryMaxBytes: 100000, EventsMaxBytes: 200000,
+			// llm.max_tokens and "be brief"'s estimate; 5 attempts of llm.timeout and claim_idle.
+			Budget: store.Budget{TokensPerDay: 35, ReplyTokens: 24 + 2, Hold: 5*25*time.Second + 22*time.Second},
 		}},
 		{"web", webOptions(cfg), web.Options{
 			Addr: ":9000", AllowedOrigins: []string{"https://a.example", "https://b.example"},

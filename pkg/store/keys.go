@@ -45,7 +45,8 @@ func (k Keys) Session(token string) string { return k.tagged(token, "") }
 // record ("seq id offset", for an idempotent resend) is the field "c:" + client_id.
 // lua_test.go checks that the code uses exactly these and that docs/ARCHITECTURE.md lists them.
 var sessionFields = []string{"name", "start", "seq", "done", "last", "started", "stop", "lease", "until", "base",
-	"rate", "rate_end", "expires", "hist_bytes", "ev_n", "ev_bytes", "user", "title"}
+	"rate", "rate_end", "expires", "hist_bytes", "ev_n", "ev_bytes", "user", "title",
+	"usage_day", "usage_prompt", "usage_completion", "usage_turns", "usage_grant"}
 
 // Messages is the history list, one JSON Message per entry.
 func (k Keys) Messages(token string) string { return k.tagged(token, ":messages") }

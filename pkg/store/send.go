@@ -32,7 +32,7 @@ type Sent struct {
 	Duplicate bool   // client_id was seen before: nothing new was queued
 }
 
-var sendScript = sessionScript("send.lua", "user_step.lua")
+var sendScript = sessionScript("send.lua", "usage.lua", "user_step.lua")
 
 // Send queues a user message: one script on the session's slot checks the limits and
 // client_id, gives it the next sequence number, keeps it as pending and writes the ack event;
@@ -57,7 +57,8 @@ func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim Se
 		title = chat.Title(msg.Msg)
 		if s.oneNode {
 			// So are the user's keys: the script takes the user step first.
-			more = append(more, s.keys.UserSessions(lim.User), s.keys.UserMessages(lim.User))
+			more = append(more, s.keys.UserSessions(lim.User), s.keys.UserMessages(lim.User),
+				s.keys.UserUsage(lim.User, day(s.opt.Budget.Now())))
 		} else if err := s.touchUser(ctx, lim.User, s.keys.UserMessages(lim.User), token, lim.MessagesPerMinutePerUser); err != nil {
 			// The user's limit first: a message over it is neither kept nor counted for the session.
 			return Sent{}, err
@@ -66,7 +67,8 @@ func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim Se
 	ack, _ := chat.Marshal(chat.Event{Type: chat.FrameAck, ID: msg.ID, ClientID: msg.ClientID})
 	args := []string{string(body), msg.ID, msg.ClientID, strconv.Itoa(lim.MaxPending),
 		strconv.Itoa(lim.MessagesPerMinute), string(ack), strconv.Itoa(s.opt.HistoryMax),
-		strconv.Itoa(s.opt.StreamMaxLen), token, title, strconv.Itoa(max(lim.MessagesPerMinutePerUser, 0))}
+		strconv.Itoa(s.opt.StreamMaxLen), token, title, strconv.Itoa(max(lim.MessagesPerMinutePerUser, 0)),
+		day(s.opt.Budget.Now()), strconv.FormatInt(s.opt.Budget.TokensPerDay, 10)}
 	// Safe to repeat only with a client_id: a second run finds it and queues nothing new.
 	status, rest, err := reply(s.evalSessionRepeat(ctx, sendScript, msg.ClientID != "", token, more, args...))
 	if err != nil {
@@ -83,6 +85,8 @@ func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim Se
 		return Sent{}, ErrSessionNotFound
 	case "too_many_pending":
 		return Sent{}, ErrTooManyPending
+	case "quota":
+		return Sent{}, ErrQuota
 	case "rate_limited":
 		left, _ := rest[0].AsInt64()
 		return Sent{}, &RateLimitError{RetryAfter: time.Duration(max(left, 0)) * time.Millisecond}

@@ -67,7 +67,8 @@ var beginScript = repeatableScript(sessionScript("begin_turn.lua"))
 // pending. A request only says "the session may have work": whoever holds the lease answers
 // everything pending, in order, whichever request brought it there.
 func (s *Store) BeginTurn(ctx context.Context, token, holder string, historyN int, lease time.Duration) (Turn, TurnState, error) {
-	status, rest, err := reply(s.evalSession(ctx, beginScript, token, holder, ms(lease.Milliseconds()), strconv.Itoa(historyN)))
+	status, rest, err := reply(s.evalSession(ctx, beginScript, token, holder, ms(lease.Milliseconds()), strconv.Itoa(historyN),
+		day(s.opt.Budget.Now()), strconv.FormatInt(s.opt.Budget.TokensPerDay, 10)))
 	if err != nil {
 		return Turn{}, TurnFailed, fmt.Errorf("begin turn: %w", err)
 	}
@@ -114,6 +115,10 @@ func (s *Store) BeginTurn(ctx context.Context, token, holder string, historyN in
 			}
 		}
 	}
+	t.User, _ = rest[5].ToString()
+	t.PromptEstimate, _ = rest[6].AsInt64()
+	quota, _ := rest[7].AsInt64()
+	t.Quota = quota == 1
 	return t, TurnReady, nil
 }
 
@@ -195,7 +200,7 @@ func (s *Store) finishTurn(ctx context.Context, t Turn, answer *chat.Message, ev
 	if err != nil {
 		return Finished{}, err
 	}
-	args := make([]string, 0, 9+min(len(t.Deltas), maxDroppedDeltas))
+	args := make([]string, 0, 13+min(len(t.Deltas), maxDroppedDeltas))
 	args = append(args, t.Holder, strconv.FormatInt(t.Seq, 10), t.raw, replyJSON, ev.Type, body, s.historyCaps())
 	var more []string
 	if req != nil {
@@ -206,6 +211,13 @@ func (s *Store) finishTurn(ctx context.Context, t Turn, answer *chat.Message, ev
 	}
 	// The newest deltas, if there are more than a script's arguments hold: the oldest stay until
 	// the stream's cap trims them.
+	var used chat.Usage
+	count := "0"
+	if t.Usage != nil {
+		used, count = *t.Usage, "1"
+	}
+	args = append(args, day(s.opt.Budget.Now()), strconv.FormatInt(used.PromptTokens, 10),
+		strconv.FormatInt(used.CompletionTokens, 10), count)
 	args = append(args, t.Deltas[max(len(t.Deltas)-maxDroppedDeltas, 0):]...)
 	var settled chan error
 	if t.User != "" && t.Usage != nil {

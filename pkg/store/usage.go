@@ -118,14 +118,14 @@ func intOf(m rueidis.RedisMessage) int64 {
 	return n
 }
 
-var grantScript = usageScript("usage_grant.lua")
+var grantScript = luaScript("usage_grant.lua", "usage.lua")
 
 // Grant adds tokens (negative: takes them back) to today's budget of user (auth.mode jwt) or,
 // for user "", of the session token, and returns the day's usage.
 func (s *Store) Grant(ctx context.Context, user, token string, tokens int64) (DayUsage, error) {
 	now := s.opt.Budget.Now()
 	d := day(now)
-	key, pf, expire := s.keys.UserUsage(user, d), "", s.expireAt(now)
+	key, pf, expire := s.keys.UserUsage(user, d), "", s.keepFor(now)
 	if user == "" {
 		if !chat.ValidToken(token) {
 			return DayUsage{}, ErrSessionNotFound
@@ -139,8 +139,12 @@ func (s *Store) Grant(ctx context.Context, user, token string, tokens int64) (Da
 	if err != nil {
 		return DayUsage{}, fmt.Errorf("grant: %w", err)
 	}
-	if status == "gone" {
+	switch status {
+	case "ok":
+	case "gone":
 		return DayUsage{}, ErrSessionNotFound
+	default:
+		return DayUsage{}, fmt.Errorf("grant: unexpected reply %q", status)
 	}
 	u := DayUsage{Day: d, ResetsAt: dayEnd(now)}
 	u.PromptTokens, _ = rest[0].AsInt64()
@@ -153,12 +157,15 @@ func (s *Store) Grant(ctx context.Context, user, token string, tokens int64) (Da
 	return u, nil
 }
 
-// expireAt is when the user day key of now's day expires: Budget.Keep after the day ends.
-func (s *Store) expireAt(now time.Time) int64 { return dayEnd(now).Add(s.opt.Budget.Keep).UnixMilli() }
+// keepFor is how long a user's day key of now's day is kept: until Budget.Keep after the day
+// ends (by the budget's clock, so a clock moved by a test keeps it too).
+func (s *Store) keepFor(now time.Time) int64 {
+	return (dayEnd(now).Sub(now) + s.opt.Budget.Keep).Milliseconds()
+}
 
 var (
-	reserveScript = usageScript("usage_reserve.lua")
-	settleScript  = usageScript("usage_settle.lua")
+	reserveScript = luaScript("usage_reserve.lua", "usage.lua")
+	settleScript  = luaScript("usage_settle.lua", "usage.lua")
 )
 
 // Reserve is auth.mode jwt's budget check of turn t before its model call (with mode none,
@@ -176,15 +183,18 @@ func (s *Store) Reserve(ctx context.Context, t Turn) error {
 	wall := time.Now().UnixMilli()
 	status, _, err := reply(reserveScript.Exec(ctx, s.rdb, []string{s.keys.UserUsage(t.User, d)}, []string{
 		d, ms(wall), reservationField(t.Token), t.Holder, strconv.FormatInt(b.ReplyTokens+t.PromptEstimate, 10),
-		ms(wall + b.Hold.Milliseconds()), strconv.FormatInt(b.TokensPerDay, 10), ms(s.expireAt(now)),
+		ms(wall + b.Hold.Milliseconds()), strconv.FormatInt(b.TokensPerDay, 10), ms(s.keepFor(now)),
 	}))
-	switch {
-	case err != nil:
+	if err != nil {
 		return fmt.Errorf("reserve: %w", err)
-	case status == "quota":
+	}
+	switch status {
+	case "ok":
+		return nil
+	case "quota":
 		return ErrQuota
 	}
-	return nil
+	return fmt.Errorf("reserve: unexpected reply %q", status)
 }
 
 // RetryAt is when a refused user may try again: the end of today (Budget.Now).
@@ -203,15 +213,10 @@ func (s *Store) settle(ctx context.Context, t Turn) error {
 	defer cancel()
 	err := settleScript.Exec(ctx, s.rdb, []string{s.keys.UserUsage(t.User, d)}, []string{
 		d, strconv.FormatInt(t.Usage.PromptTokens, 10), strconv.FormatInt(t.Usage.CompletionTokens, 10),
-		reservationField(t.Token), t.Holder, ms(s.expireAt(now)),
+		reservationField(t.Token), t.Holder, ms(s.keepFor(now)),
 	}).Error()
 	if err != nil {
 		return fmt.Errorf("settle usage: %w", err)
 	}
 	return nil
-}
-
-// usageScript is the script lua/<name> after lua/usage.lua, the functions it calls.
-func usageScript(name string) *rueidis.Lua {
-	return rueidis.NewLuaScript(luaSource("usage.lua") + luaSource(name))
 }

@@ -77,7 +77,7 @@ func (s *Store) IsSessionOf(ctx context.Context, user, token string) (bool, erro
 	return err == nil && owner == user, err
 }
 
-var userTouchScript = luaScript("touch_user.lua", "user_step.lua")
+var userTouchScript = luaScript("touch_user.lua", "usage.lua", "user_step.lua")
 
 // touchUser counts one action of user against counter's per-minute limit (0: none) and marks
 // the session token active in the user's index, in one script on the user's slot. Repeated on a
@@ -90,10 +90,18 @@ func (s *Store) touchUser(ctx context.Context, user, counter, token string, limi
 	defer cancel()
 	keys := []string{s.keys.UserSessions(user), counter}
 	args := []string{ms(time.Now().UnixMilli()), ms(s.opt.SessionTTL.Milliseconds()), token, strconv.Itoa(max(limit, 0))}
+	if counter == s.keys.UserMessages(user) && s.opt.Budget.TokensPerDay > 0 {
+		// A message: refused first when the user's day of tokens is spent.
+		d := day(s.opt.Budget.Now())
+		keys = append(keys, s.keys.UserUsage(user, d))
+		args = append(args, d, strconv.FormatInt(s.opt.Budget.TokensPerDay, 10))
+	}
 	status, rest, err := reply(againResult(ctx, func() rueidis.RedisResult { return userTouchScript.Exec(ctx, s.rdb, keys, args) }))
 	switch {
 	case err != nil:
 		return fmt.Errorf("user index: %w", err)
+	case status == "quota":
+		return ErrQuota
 	case status == "rate_limited" && len(rest) == 1:
 		left, _ := rest[0].AsInt64()
 		return &RateLimitError{RetryAfter: time.Duration(max(left, 0)) * time.Millisecond, User: true}

@@ -5,14 +5,21 @@
 -- clocks): a lease whose time is up may be taken by another attempt.
 -- Returns {'gone'} (no session) | {'done', done} (nothing pending; holder's lease, if any, is
 -- released) | {'busy', ms the lease has left} (another holder) |
--- {'turn', seq, message JSON or '', restart 0|1, stop 0|1, {history JSON...}}.
+-- {'turn', seq, message JSON or '', restart 0|1, stop 0|1, {history JSON...}, user or '',
+-- prompt estimate, quota 0|1}: user is the session's owner (auth.mode jwt); the estimate is the
+-- message's and the history's tokens, about four bytes a token of their stored JSON; quota 1:
+-- the session's day of tokens (auth.mode none: usage_* fields, usage.lua) is at or over
+-- tokens_limit + its grant, so the turn is answered with the quota error.
 --
 -- KEYS[1..4] and ARGV[1..4]: the session's, named in prelude.lua. Its own ARGV:
 local holder = ARGV[5]           -- the worker attempt asking
 local lease_ms = tonumber(ARGV[6]) -- how long the lease lasts unless renewed, ms
 local hist_n = tonumber(ARGV[7]) -- history messages to return (the newest)
+local day = ARGV[8]              -- the UTC day, YYYY-MM-DD
+local tokens_limit = tonumber(ARGV[9]) -- limits.tokens_per_day_per_user, 0 for none
 
-local h = redis.call('HMGET', H, 'name', 'seq', 'done', 'started', 'stop', 'lease', 'until', 'base')
+local h = redis.call('HMGET', H, 'name', 'seq', 'done', 'started', 'stop', 'lease', 'until', 'base', 'user',
+  'usage_day', 'usage_prompt', 'usage_completion', 'usage_grant')
 if not h[1] then return {'gone'} end
 local seq = num(h[2])
 local done = num(h[3])
@@ -33,4 +40,11 @@ local restart = 0
 if num(h[4]) == n then restart = 1 end
 local stop = 0
 if num(h[5]) == n then stop = 1 end
-return {'turn', n, msg, restart, stop, hist}
+local bytes = #msg
+for i = 1, #hist do bytes = bytes + #hist[i] end
+local quota = 0
+if tokens_limit > 0 and not h[9] and h[10] == day and
+    num(h[11]) + num(h[12]) >= tokens_limit + num(h[13]) then
+  quota = 1
+end
+return {'turn', n, msg, restart, stop, hist, h[9] or '', math.ceil(bytes / 4), quota}

@@ -8,6 +8,9 @@
 -- XACK error, such as a group deleted meanwhile, only leaves it unacknowledged). While more is
 -- pending, the lease holder's request stays pending: it covers the requests that found the
 -- session busy and were acknowledged at once.
+-- A turn that called the model counts its tokens for the session's day (usage_* fields, as
+-- usage.lua names them with pf 'usage_'), unless the session has a user (auth.mode jwt: the
+-- user's own key counts them, usage_settle.lua).
 -- Returns {'ok', offset, more 0|1, acked 0|1} | {'gone'} (no session) | {'lost'} (the lease
 -- is not holder's) | {'stale', done} (the turn is not done + 1).
 --
@@ -22,7 +25,11 @@ local body = ARGV[10]               -- the event's JSON body, without the offset
 local hist_caps = ARGV[11]          -- "N B": the history keeps the newest N entries, B bytes (session.history_max, _bytes)
 local group = ARGV[12]              -- with REQS: the consumer group
 local req_id = ARGV[13]             -- with REQS: the request's entry ID
-local FIRST = 14                    -- ARGV[FIRST..#ARGV]: the IDs of the turn's delta events
+local day = ARGV[14]                -- the UTC day the turn's usage counts for, YYYY-MM-DD
+local prompt = tonumber(ARGV[15])   -- the turn's prompt tokens
+local completion = tonumber(ARGV[16]) -- the turn's completion tokens
+local count = ARGV[17]              -- '1': the turn called the model, count its usage
+local FIRST = 18                    -- ARGV[FIRST..#ARGV]: the IDs of the turn's delta events
 
 -- Names Go shares (lua_test.go checks each equals the pkg/chat constant its comment names).
 local REGEN = '{"regenerate":' -- chat.RegenerationPrefix: starts the pending entry of a regeneration
@@ -30,7 +37,8 @@ local REGEN = '{"regenerate":' -- chat.RegenerationPrefix: starts the pending en
 -- PEND_BATCH: answered messages are trimmed from PEND once this many have gathered.
 local PEND_BATCH = 16
 
-local h = redis.call('HMGET', H, 'name', 'done', 'seq', 'last', 'lease', 'base', 'expires', 'hist_bytes', 'ev_n', 'ev_bytes')
+local h = redis.call('HMGET', H, 'name', 'done', 'seq', 'last', 'lease', 'base', 'expires', 'hist_bytes', 'ev_n', 'ev_bytes',
+  'user', 'usage_day', 'usage_prompt', 'usage_completion', 'usage_turns', 'usage_grant')
 if not h[1] then return {'gone'} end
 if h[5] ~= holder then return {'lost'} end
 local done = num(h[2])
@@ -67,6 +75,16 @@ elseif replaced then
   put(f, 'hist_bytes', (trim_history(len, hist_bytes, hist_max, hist_max_bytes, 1)))
 end
 put(f, 'done', n)
+if count == '1' and not h[11] then
+  -- The session's day of usage (auth.mode none): another day's counts start afresh.
+  local p, c, t, g = 0, 0, 0, 0
+  if h[12] == day then p, c, t, g = num(h[13]), num(h[14]), num(h[15]), num(h[16]) end
+  put(f, 'usage_day', day)
+  put(f, 'usage_prompt', p + prompt)
+  put(f, 'usage_completion', c + completion)
+  put(f, 'usage_turns', t + 1)
+  put(f, 'usage_grant', g)
+end
 local base = pend_base(h[6], done)
 if n - base >= PEND_BATCH then
   redis.call('LTRIM', PEND, n - base, -1)

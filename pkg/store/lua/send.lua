@@ -11,12 +11,14 @@
 -- Returns {'ok', seq, ack offset, queue 0|1 (a request is needed: the script added it when
 -- given REQS)} | {'dup', "seq id offset" of the first send, done} |
 -- {'expired'} | {'too_many_pending'} | {'rate_limited', ms until the window ends} |
--- {'user_rate_limited', ms until the user's window ends}.
+-- {'user_rate_limited', ms until the user's window ends} | {'quota'} (the day's token budget is
+-- spent, usage.lua: the user's, USAGE, with auth.mode jwt; else the session's usage_* fields).
 --
 -- KEYS[1..4] and ARGV[1..4]: the session's, named in prelude.lua. Its own KEYS and ARGV:
 local REQS = KEYS[5]                  -- chat:requests:{p}, the session's request stream; nil on a cluster
 local INDEX = KEYS[6]                 -- with REQS and a user: chat:user:{U}:sessions; nil otherwise
 local COUNT = KEYS[7]                 -- with INDEX: chat:user:{U}:messages
+local USAGE = KEYS[8]                 -- with INDEX: chat:user:{U}:usage:DAY
 local msg = ARGV[5]                   -- the message, JSON
 local msg_id = ARGV[6]                -- the message's id
 local cid = ARGV[7]                   -- its client_id, '' for none
@@ -28,6 +30,8 @@ local reqs_max = ARGV[12]             -- REQS's max length (XADD MAXLEN ~)
 local token = ARGV[13]                -- the session's token
 local title = ARGV[14]                -- the session's title (auth.mode jwt), '' for none
 local user_limit = tonumber(ARGV[15]) -- with INDEX: limits.messages_per_minute_per_user (0: none)
+local day = ARGV[16]                  -- the UTC day, YYYY-MM-DD
+local tokens_limit = tonumber(ARGV[17]) -- limits.tokens_per_day_per_user (0: none)
 
 -- Names Go shares (lua_test.go checks each equals the pkg/chat constant its comment names).
 local ACK = 'ack'         -- chat.FrameAck: the type of the event that acknowledges a message
@@ -45,10 +49,12 @@ local function enqueue(seq)
 end
 
 if INDEX then
+  if usage_over(USAGE, '', day, tokens_limit) then return {'quota'} end
   local left = touch_user(INDEX, COUNT, NOW, TTL, token, user_limit)
   if left then return {'user_rate_limited', left} end
 end
-local h = redis.call('HMGET', H, 'name', 'seq', 'done', 'last', 'rate', 'rate_end', 'expires', 'lease', 'until', CID .. cid, 'ev_n', 'ev_bytes')
+local h = redis.call('HMGET', H, 'name', 'seq', 'done', 'last', 'rate', 'rate_end', 'expires', 'lease', 'until', CID .. cid, 'ev_n', 'ev_bytes',
+  'user', 'usage_day', 'usage_prompt', 'usage_completion', 'usage_grant')
 if not h[1] then return {'expired'} end
 local seq = num(h[2])
 local done = num(h[3])
@@ -56,6 +62,11 @@ if cid ~= '' and h[10] then
   local pseq = num(string.match(h[10], '^%d+'))
   if pseq > done then enqueue(pseq) end
   return {'dup', h[10], done}
+end
+-- auth.mode none: the session's own day of tokens (a session with a user was checked above, or
+-- by the user step before this script on a cluster).
+if tokens_limit > 0 and not h[13] and h[14] == day and num(h[15]) + num(h[16]) >= tokens_limit + num(h[17]) then
+  return {'quota'}
 end
 if seq - done >= max_pending then return {'too_many_pending'} end
 -- The rate window: 'rate' messages since the window began, until 'rate_end' (Unix ms).

@@ -49,17 +49,23 @@ local function usage_spent(u, limit)
   return limit > 0 and u.prompt + u.completion + u.held >= limit + u.grant
 end
 
+-- usage_over says whether the day's budget of K (limit 0: none) is spent: a message sent is
+-- refused.
+local function usage_over(K, pf, day, limit)
+  return limit > 0 and usage_spent(usage_read(K, pf, day, 0, '', false), limit)
+end
+
 -- usage_write writes u's counts to K for day, and, when it starts K's record of the day,
--- sets K to expire at expire_at (Unix ms; 0: leave it, as a session's hash).
-local function usage_write(K, pf, day, u, fresh, expire_at)
+-- sets K to expire in keep ms (0: leave it, as a session's hash).
+local function usage_write(K, pf, day, u, fresh, keep)
   redis.call('HSET', K, pf .. 'day', day, pf .. 'prompt', u.prompt, pf .. 'completion', u.completion,
     pf .. 'turns', u.turns, pf .. 'grant', u.grant)
-  if fresh and expire_at > 0 then redis.call('PEXPIREAT', K, expire_at) end
+  if fresh and keep > 0 then redis.call('PEXPIRE', K, keep) end
 end
 
 -- usage_settle adds a turn's tokens to K's day and drops the reservation own while holder
 -- still has it (a later attempt at the session's turn may have replaced it).
-local function usage_settle(K, pf, day, prompt, completion, own, holder, expire_at)
+local function usage_settle(K, pf, day, prompt, completion, own, holder, keep)
   local h = redis.call('HMGET', K, pf .. 'day', pf .. 'prompt', pf .. 'completion', pf .. 'turns', pf .. 'grant', own)
   local u = {prompt = 0, completion = 0, turns = 0, grant = 0}
   if h[1] == day then
@@ -68,13 +74,13 @@ local function usage_settle(K, pf, day, prompt, completion, own, holder, expire_
   u.prompt = u.prompt + prompt
   u.completion = u.completion + completion
   u.turns = u.turns + 1
-  usage_write(K, pf, day, u, h[1] ~= day, expire_at)
+  usage_write(K, pf, day, u, h[1] ~= day, keep)
   if h[6] and string.match(h[6], '^%d+ %d+ (.*)$') == holder then redis.call('HDEL', K, own) end
 end
 
 -- usage_reserve holds tokens for holder's turn of session own (replacing an earlier attempt's)
 -- until until_ms, starting K's record of the day (u fresh: see usage_write) if need be.
-local function usage_reserve(K, pf, day, u, own, tokens, until_ms, holder, expire_at)
-  if u.fresh then usage_write(K, pf, day, u, true, expire_at) end
+local function usage_reserve(K, pf, day, u, own, tokens, until_ms, holder, keep)
+  if u.fresh then usage_write(K, pf, day, u, true, keep) end
   redis.call('HSET', K, own, string.format('%d %d %s', tokens, until_ms, holder))
 end

@@ -8,10 +8,10 @@ local K = KEYS[1]                   -- chat:user:{U}:usage:DAY or chat:{T}
 local pf = ARGV[1]                  -- the prefix of the usage fields in K
 local day = ARGV[2]                 -- the UTC day, YYYY-MM-DD
 local tokens = tonumber(ARGV[3])    -- the tokens to add (negative: take back)
-local expire_at = tonumber(ARGV[4]) -- when the day's record expires, Unix ms; 0 for a session
+local keep = tonumber(ARGV[4])      -- how long the day's record is kept from now, ms; 0 for a session
 
-if pf ~= '' and redis.call('HEXISTS', K, 'name') == 0 then return {'gone'} end
+if pf ~= '' and not redis.call('HGET', K, 'name') then return {'gone'} end
 local u = usage_read(K, pf, day, 0, '', false)
 u.grant = u.grant + tokens
-usage_write(K, pf, day, u, u.fresh, expire_at)
+usage_write(K, pf, day, u, u.fresh, keep)
 return {'ok', u.prompt, u.completion, u.turns, u.grant}

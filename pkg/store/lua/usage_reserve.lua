@@ -15,9 +15,9 @@ local holder = ARGV[4]              -- the worker attempt
 local tokens = tonumber(ARGV[5])    -- the tokens to reserve
 local until_ms = tonumber(ARGV[6])  -- when the reservation lapses, Unix ms
 local limit = tonumber(ARGV[7])     -- limits.tokens_per_day_per_user
-local expire_at = tonumber(ARGV[8]) -- when the day's record expires, Unix ms
+local keep = tonumber(ARGV[8])      -- how long the day's record is kept from now, ms
 
 local u = usage_read(K, '', day, now, own, true)
 if usage_spent(u, limit) then return {'quota'} end
-usage_reserve(K, '', day, u, own, tokens, until_ms, holder, expire_at)
+usage_reserve(K, '', day, u, own, tokens, until_ms, holder, keep)
 return {'ok'}

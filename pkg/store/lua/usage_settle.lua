@@ -10,7 +10,7 @@ local prompt = tonumber(ARGV[2])    -- the turn's prompt tokens
 local completion = tonumber(ARGV[3]) -- the turn's completion tokens
 local own = ARGV[4]                 -- the session's reservation field, 'r:' .. its tag
 local holder = ARGV[5]              -- the worker attempt that made the calls
-local expire_at = tonumber(ARGV[6]) -- when the day's record expires, Unix ms
+local keep = tonumber(ARGV[6])      -- how long the day's record is kept from now, ms
 
-usage_settle(K, '', day, prompt, completion, own, holder, expire_at)
+usage_settle(K, '', day, prompt, completion, own, holder, keep)
 return 1

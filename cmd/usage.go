@@ -54,7 +54,9 @@ func newUsageShowCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show --user SUB | --token TOKEN",
 		Short: "Show today's tokens, turns and budget of a user or a session",
-		Args:  cobra.NoArgs,
+		Example: `  chatbot usage show --user alice
+  chatbot usage show --token 3f1c2a9e-5b7d-4c1e-9a2f-0d6b8e4c7a15 --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := who.check(); err != nil {
 				return err
@@ -84,6 +86,8 @@ func newUsageGrantCommand() *cobra.Command {
 		Short: "Add N tokens to today's budget of a user or a session",
 		Long: `Add N tokens to today's budget (limits.tokens_per_day_per_user) of a user or a session, at once
 for every serve and work; a negative N takes them back. It lasts until the UTC day ends.`,
+		Example: `  chatbot usage grant --user alice --tokens 50000
+  chatbot usage grant --token 3f1c2a9e-5b7d-4c1e-9a2f-0d6b8e4c7a15 --tokens -1000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := who.check(); err != nil {

@@ -23,7 +23,7 @@ var regenerateScript = sessionScript("regenerate.lua")
 // id of the message answered again (reply_to) and of the reply replaced (replaces).
 func (s *Store) Regenerate(ctx context.Context, token, id, clientID string, lim SendLimits) (Sent, error) {
 	if lim.User != "" {
-		if err := s.touchUser(ctx, lim.User, s.keys.UserMessages(lim.User), token, lim.MessagesPerMinutePerUser); err != nil {
+		if err := s.touchUser(ctx, lim.User, s.keys.UserMessages(lim.User), token, lim.MessagesPerMinutePerUser, false); err != nil {
 			return Sent{}, err
 		}
 	}

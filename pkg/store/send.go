@@ -59,7 +59,7 @@ func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim Se
 			// So are the user's keys: the script takes the user step first.
 			more = append(more, s.keys.UserSessions(lim.User), s.keys.UserMessages(lim.User),
 				s.keys.UserUsage(lim.User, day(s.opt.Budget.Now())))
-		} else if err := s.touchUser(ctx, lim.User, s.keys.UserMessages(lim.User), token, lim.MessagesPerMinutePerUser); err != nil {
+		} else if err := s.touchUser(ctx, lim.User, s.keys.UserMessages(lim.User), token, lim.MessagesPerMinutePerUser, true); err != nil {
 			// The user's limit first: a message over it is neither kept nor counted for the session.
 			return Sent{}, err
 		}

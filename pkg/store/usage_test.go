@@ -103,6 +103,10 @@ func TestUsageBudget(t *testing.T) {
 					if _, err := s.Send(ctx, newSession(), human("elsewhere"), lim); !errors.Is(err, store.ErrQuota) {
 						t.Fatalf("another session of the user: %v", err)
 					}
+					// Reading a session (/refresh_token) is not refused.
+					if _, err := s.GetSessionOf(ctx, user, tok, true); err != nil {
+						t.Fatalf("reading a session over the budget: %v", err)
+					}
 				}
 				if _, err := s.Usage(ctx, "", "00000000-0000-4000-8000-000000000000"); user == "" && !errors.Is(err, store.ErrSessionNotFound) {
 					t.Fatalf("usage of no session: %v", err)

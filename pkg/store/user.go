@@ -29,7 +29,7 @@ func (s *Store) CreateSessionFor(ctx context.Context, user, name string, perMinu
 	token := uuid.NewString()
 	// Indexed first: a session that then fails to be created is pruned from the index by the
 	// next read (its hash does not exist).
-	if err := s.touchUser(ctx, user, s.keys.UserCreated(user), token, perMinute); err != nil {
+	if err := s.touchUser(ctx, user, s.keys.UserCreated(user), token, perMinute, false); err != nil {
 		return chat.Session{}, err
 	}
 	return s.createSession(ctx, user, token, name)
@@ -40,7 +40,7 @@ func (s *Store) CreateSessionFor(ctx context.Context, user, name string, perMinu
 func (s *Store) GetSessionOf(ctx context.Context, user, token string, touch bool) (chat.Session, error) {
 	sess, err := s.getSession(ctx, user, token, touch)
 	if err == nil && touch {
-		if err := s.touchUser(ctx, user, s.keys.UserMessages(user), token, 0); err != nil {
+		if err := s.touchUser(ctx, user, s.keys.UserMessages(user), token, 0, false); err != nil {
 			return chat.Session{}, err
 		}
 	}
@@ -81,8 +81,9 @@ var userTouchScript = luaScript("touch_user.lua", "usage.lua", "user_step.lua")
 
 // touchUser counts one action of user against counter's per-minute limit (0: none) and marks
 // the session token active in the user's index, in one script on the user's slot. Repeated on a
-// broken connection: at worst the action counts twice against the limit.
-func (s *Store) touchUser(ctx context.Context, user, counter, token string, limit int) error {
+// broken connection: at worst the action counts twice against the limit. With budget (a
+// message), the user's day of tokens is checked first: ErrQuota when it is spent.
+func (s *Store) touchUser(ctx context.Context, user, counter, token string, limit int, budget bool) error {
 	if user == "" || !chat.ValidToken(token) {
 		return ErrSessionNotFound
 	}
@@ -90,8 +91,7 @@ func (s *Store) touchUser(ctx context.Context, user, counter, token string, limi
 	defer cancel()
 	keys := []string{s.keys.UserSessions(user), counter}
 	args := []string{ms(time.Now().UnixMilli()), ms(s.opt.SessionTTL.Milliseconds()), token, strconv.Itoa(max(limit, 0))}
-	if counter == s.keys.UserMessages(user) && s.opt.Budget.TokensPerDay > 0 {
-		// A message: refused first when the user's day of tokens is spent.
+	if budget && s.opt.Budget.TokensPerDay > 0 {
 		d := day(s.opt.Budget.Now())
 		keys = append(keys, s.keys.UserUsage(user, d))
 		args = append(args, d, strconv.FormatInt(s.opt.Budget.TokensPerDay, 10))

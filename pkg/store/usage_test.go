@@ -20,8 +20,8 @@ type clock struct {
 func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *clock) set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 
-// answerTurn begins and finishes the session's next turn as a worker does, with usage u.
-func answerTurn(t *testing.T, s *store.Store, token, holder string, u chat.Usage) store.Turn {
+// answerWithUsage begins and finishes the session's next turn as a worker does, with usage u.
+func answerWithUsage(t *testing.T, s *store.Store, token, holder string, u chat.Usage) store.Turn {
 	t.Helper()
 	ctx := t.Context()
 	turn, state, err := s.BeginTurn(ctx, token, holder, 10, 5*time.Second)
@@ -83,7 +83,7 @@ func TestUsageBudget(t *testing.T) {
 				if _, err := s.Send(ctx, tok, human("two"), lim); err != nil {
 					t.Fatal(err)
 				}
-				if turn := answerTurn(t, s, tok, "w1", chat.Usage{PromptTokens: 60, CompletionTokens: 50}); turn.Quota {
+				if turn := answerWithUsage(t, s, tok, "w1", chat.Usage{PromptTokens: 60, CompletionTokens: 50}); turn.Quota {
 					t.Fatal("first turn refused")
 				}
 				u, err := s.Usage(ctx, user, tok)
@@ -92,7 +92,7 @@ func TestUsageBudget(t *testing.T) {
 					t.Fatalf("usage %+v %v", u, err)
 				}
 				// Spent: the queued second message's turn is refused, a new message is not kept.
-				if turn := answerTurn(t, s, tok, "w1", chat.Usage{}); !turn.Quota {
+				if turn := answerWithUsage(t, s, tok, "w1", chat.Usage{}); !turn.Quota {
 					t.Fatal("a turn over the budget was not refused")
 				}
 				if _, err := s.Send(ctx, tok, human("three"), lim); !errors.Is(err, store.ErrQuota) {
@@ -126,7 +126,7 @@ func TestUsageBudget(t *testing.T) {
 				if _, err := s.Send(ctx, tok, human("five"), lim); err != nil {
 					t.Fatalf("send the next day: %v", err)
 				}
-				if turn := answerTurn(t, s, tok, "w1", chat.Usage{PromptTokens: 1, CompletionTokens: 2}); turn.Quota {
+				if turn := answerWithUsage(t, s, tok, "w1", chat.Usage{PromptTokens: 1, CompletionTokens: 2}); turn.Quota {
 					t.Fatal("the next day's turn refused")
 				}
 				if u, _ := s.Usage(ctx, user, tok); u.PromptTokens != 1 || u.CompletionTokens != 2 || u.Turns != 1 {

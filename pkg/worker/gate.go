@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"slices"
 	"sync"
 )
 
@@ -18,34 +19,46 @@ type gate struct {
 	// starved: a reader found no room since the last time one found some; requests may be
 	// waiting in the streams. A session's holder then lets others have its slot (converse).
 	starved bool
-	wake    chan struct{} // closed (and replaced) whenever room is given back
+	// waiting: the readers waiting for room, first come first served. A reader whose read came
+	// back empty and asks again queues behind them, so with fewer slots than partitions every
+	// partition is read in turn (none keeps the room by asking again first).
+	waiting []chan struct{}
 }
 
-func newGate(limit int) *gate { return &gate{limit: limit, wake: make(chan struct{})} }
+func newGate(limit int) *gate { return &gate{limit: limit} }
 
-// reserve blocks until there is room and reserves the share of it one of parts readers may
-// ask for, at least 1; the reader then holds (hold) what it read and gives back the rest
-// (unreserve). It returns 0 when ctx
-// ends.
+// reserve blocks until there is room and this reader is the first waiting, and reserves the
+// share of the room one of parts readers may ask for, at least 1; the reader then holds (hold)
+// what it read and gives back the rest (unreserve). It returns 0 when ctx ends.
 func (g *gate) reserve(ctx context.Context, parts int) int {
+	var turn chan struct{}
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	for {
-		if ctx.Err() != nil {
-			return 0
-		}
-		g.mu.Lock()
-		free, wake := g.limit-g.held-g.reserved, g.wake
-		if free > 0 {
+		free := g.limit - g.held - g.reserved
+		if free > 0 && (len(g.waiting) == 0 || g.waiting[0] == turn) {
+			if turn != nil {
+				g.waiting = g.waiting[1:]
+			}
 			n := (free + parts - 1) / parts
 			g.reserved += n
 			g.starved = false
-			g.mu.Unlock()
+			g.wakeNext() // room may be left for the next one
 			return n
 		}
 		g.starved = true
+		if turn == nil {
+			turn = make(chan struct{}, 1)
+			g.waiting = append(g.waiting, turn)
+		}
 		g.mu.Unlock()
 		select {
-		case <-wake:
+		case <-turn:
+			g.mu.Lock()
 		case <-ctx.Done():
+			g.mu.Lock()
+			g.waiting = slices.DeleteFunc(g.waiting, func(c chan struct{}) bool { return c == turn })
+			g.wakeNext() // the turn this reader may have been given passes on
 			return 0
 		}
 	}
@@ -69,7 +82,7 @@ func (g *gate) unreserve(n int) {
 	}
 	g.mu.Lock()
 	g.reserved -= n
-	g.wakeAll()
+	g.wakeNext()
 	g.mu.Unlock()
 }
 
@@ -100,12 +113,17 @@ func (g *gate) room() int {
 func (g *gate) done() {
 	g.mu.Lock()
 	g.held--
-	g.wakeAll()
+	g.wakeNext()
 	g.mu.Unlock()
 }
 
-// wakeAll wakes the readers waiting for room; call with mu held.
-func (g *gate) wakeAll() {
-	close(g.wake)
-	g.wake = make(chan struct{})
+// wakeNext gives the first reader waiting its turn when there is room; call with mu held.
+func (g *gate) wakeNext() {
+	if len(g.waiting) == 0 || g.limit-g.held-g.reserved <= 0 {
+		return
+	}
+	select {
+	case g.waiting[0] <- struct{}{}:
+	default: // it has its turn already
+	}
 }

@@ -134,6 +134,15 @@ func (c *consumer) process(e store.RequestEntry) outcome {
 	// One holder name for the whole job: a lease this job took and failed to give back is
 	// recognised as its own (renewed), never mistaken for another attempt that covers it.
 	holder := c.w.newHolder(c.name)
+	defer func() {
+		if r := recover(); r != nil {
+			// A panic midway leaves no lease behind: the attempt that takes this request over
+			// (after claim_idle) must find the session free, not busy with an attempt that is
+			// gone (it would count as covered and be acknowledged unanswered).
+			c.release(store.Turn{Token: req.Token, Holder: holder})
+			panic(r) // handle recovers, logs and counts it
+		}
+	}()
 	wait := retry.Backoff{Base: 50 * time.Millisecond, Max: 2 * time.Second}
 	refusals := 0
 	// Delivered more than worker.max_deliveries times: every worker that had it died or

@@ -40,6 +40,10 @@ func TestNewerRequestLeftAlone(t *testing.T) {
 		if dead, _ := e.st.ReadDeadLetters(e.ctx, 10); len(dead) != 0 {
 			t.Errorf("dead letters %+v: a newer entry is not malformed", dead)
 		}
+		// The counter follows the acknowledgement: wait for it before comparing.
+		storetest.Eventually(t, 10*time.Second, "the current request counted", func() bool {
+			return w.metric(t, "chatbot_worker_requests_processed_total") >= 1
+		})
 		if n := w.metric(t, "chatbot_worker_requests_processed_total"); n != 1 {
 			t.Errorf("requests processed %v, want 1 (the newer one left pending)", n)
 		}

@@ -128,3 +128,44 @@ func TestWriteBenchmarksOldAndLLM(t *testing.T) {
 		t.Log(doc)
 	}
 }
+
+// A streaming run that saw no delta (every reply came whole) reports target 5 as not
+// measured, not as met on zero samples (before: "met" with "0 deltas" and a p99 of 0).
+func TestWriteBenchmarksNoDeltas(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	entries, err := os.ReadDir("testdata/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("testdata/run", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Name() == "streaming.json" {
+			var r map[string]any
+			if err := json.Unmarshal(b, &r); err != nil {
+				t.Fatal(err)
+			}
+			r["delta_delivery"] = map[string]any{"n": 0, "mean_ms": 0, "p50_ms": 0, "p90_ms": 0, "p99_ms": 0, "max_ms": 0}
+			b, _ = json.Marshal(r)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got bytes.Buffer
+	if err := WriteBenchmarks(&got, dir, Machine{Cores: 2, Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(got.String(), "\n") {
+		if strings.HasPrefix(line, "| 5 |") {
+			if !strings.Contains(line, "**not measured**") {
+				t.Fatalf("target 5 with no delta measured: %s", line)
+			}
+			return
+		}
+	}
+	t.Fatal("no target 5 row")
+}

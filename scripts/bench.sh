@@ -168,12 +168,12 @@ start_serve() {
 	wait_http "$URL/readyz"
 }
 
-# start_work ECHO_DELAY CONCURRENCY [BIN]
+# start_work ECHO_DELAY CONCURRENCY [BIN [WORK_ARGS...]]
 start_work() {
 	(
 		in_dir_of "${3:-$bin}"
 		exec "${3:-$bin}" work "${common[@]}" --llm.provider echo --llm.echo_delay "$1" --replicas 1 --concurrency "$2" \
-			--worker.shutdown_timeout 5s --worker.metrics_addr "127.0.0.1:$WP"
+			--worker.shutdown_timeout 5s --worker.metrics_addr "127.0.0.1:$WP" "${@:4}"
 	) >>"$tmp/work.log" 2>&1 &
 	WORK_PID=$!
 	wait_http "http://127.0.0.1:$WP/readyz"
@@ -217,8 +217,14 @@ if [[ -n "${BENCH_OLD_BIN:-}" ]]; then
 	start_serve
 	start_work 0s 64
 fi
-# 5. streaming: ack, first delta, and each delta from its write to Redis to the client.
+# 5. streaming: ack, first delta, and each delta from its write to Redis to the client. The
+# worker writes every delta (worker.delta_interval 0ms): with the default 50ms the echo model's
+# instant reply comes whole, and no delta would be measured.
+stop_proc "$WORK_PID"
+start_work 0s 64 "$bin" --worker.delta_interval 0ms
 scenario streaming --sessions "$SESSIONS" --rate 500 --stream --duration "$DUR" --warmup 2s
+stop_proc "$WORK_PID"
+start_work 0s 64
 # Redis commands per turn (MONITOR slows Redis: a low rate, for the counts only).
 scenario roundtrips --sessions 50 --rate 200 --duration 3s --warmup 1s --redis-monitor
 

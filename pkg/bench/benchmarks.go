@@ -165,8 +165,10 @@ type benchmarksDoc struct {
 	DeltaP99, DeltaN, FirstDeltaP99, AckP99, DeltaOK             string
 	RoundTrips, RoundTripsServe, RoundTripsWork, InScripts       string
 	XADDPipelined, XADDOneByOne, RedisUsPerTurn, RedisCeiling    string
-	Scenarios                                                    []scenarioBlock
-	GoBench                                                      string
+	// RedisSysUsPerTurn: the kernel's part of RedisUsPerTurn; "" when the run did not say.
+	RedisSysUsPerTurn string
+	Scenarios         []scenarioBlock
+	GoBench           string
 
 	Old *oldComparison // with BENCH_OLD_BIN: the same scenarios, run by that binary
 	LLM []llmRow       // the streams at LLM scale, one row per worker.delta_interval (and old)
@@ -265,6 +267,9 @@ func newBenchmarksDoc(env map[string]string, load map[string]*Result, idle *Idle
 		d.RedisUsPerTurn = "0"
 	case hasRedis:
 		d.RedisUsPerTurn = jqNumber(math.Round(redis * 1e6 / tput.TurnsPerSec))
+		if sys, ok := tput.CPU.Sys["redis"]; ok {
+			d.RedisSysUsPerTurn = jqNumber(math.Round(sys * 1e6 / tput.TurnsPerSec))
+		}
 	}
 	d.RedisCeiling = "0"
 	if tput.TurnsPerSec > 0 && redis > 0 {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -57,5 +58,38 @@ func TestParseInfo(t *testing.T) {
 		"cmdstat_info:calls=3,usec=1\r\n# Stats\r\ntotal_net_input_bytes:100\r\ntotal_net_output_bytes:50\r\n# Memory\r\nused_memory:12345\r\n")
 	if info.commands != 17 || info.netBytes() != 150 || info.int("used_memory") != 12345 {
 		t.Errorf("commands %d, bytes %d, memory %d", info.commands, info.netBytes(), info.int("used_memory"))
+	}
+}
+
+// TestProcCPUSplitsSys: the kernel's part of a process's CPU is within its whole, and grows
+// with system calls (here: writes to /dev/null, each a trip into the kernel).
+func TestProcCPUSplitsSys(t *testing.T) {
+	all0, sys0, err := procCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := []byte{0}
+	for round := 0; ; round++ {
+		if round == 1000 {
+			t.Fatalf("10 million writes and the kernel's time of the process did not grow from %v", sys0)
+		}
+		all, sys, err := procCPU(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sys > all || sys < sys0 || all < all0 {
+			t.Fatalf("all %v (from %v), sys %v (from %v): sys must be within all, and neither falls", all, all0, sys, sys0)
+		}
+		if sys > sys0 {
+			return
+		}
+		for range 10000 {
+			f.Write(b)
+		}
 	}
 }

@@ -36,7 +36,11 @@ type Event struct {
 	Replaces string     `json:"replaces,omitempty"`
 	Usage    *Usage     `json:"usage,omitempty"`
 	RetryAt  *time.Time `json:"retry_at,omitempty"`
-	Offset   string     `json:"offset,omitempty"`
+	// Traceparent is set on a turn's delta and message events when the worker traces: the
+	// W3C traceparent of the turn, so that serve's delivery joins its trace (and a client
+	// can find the trace of a reply).
+	Traceparent string `json:"traceparent,omitempty"`
+	Offset      string `json:"offset,omitempty"`
 }
 
 // MarshalJSON writes the frame, with "msg" always present on message and error frames (a
@@ -109,7 +113,15 @@ type Command struct {
 	Type     string `json:"type"`
 	Msg      string `json:"msg"`
 	ClientID string `json:"client_id"`
+	// Traceparent is the W3C traceparent of the client's span that sent a message (optional;
+	// one longer than MaxTraceparentBytes is ignored): the message's trace joins it. It is
+	// used for nothing else.
+	Traceparent string `json:"traceparent"`
 }
+
+// MaxTraceparentBytes bounds a traceparent a client sends (on a message frame or the
+// upgrade): a W3C traceparent of version 00 has 55.
+const MaxTraceparentBytes = 128
 
 // maxJSONDepth bounds how deeply a JSON command may nest.
 const maxJSONDepth = 8
@@ -126,7 +138,7 @@ func DecodeClientFrame(data []byte) (Command, error) {
 }
 
 // decodeMessageCommandFast reads the command clients send for every message,
-// {"type":"message","msg":S} or {"type":"message","msg":S,"client_id":S}, when no S holds a
+// {"type":"message","msg":S[,"client_id":S][,"traceparent":S]}, when no S holds a
 // backslash, a control character or invalid UTF-8, the client_id is within its limit and the
 // message is not blank: what decodeClientFrame would return, without encoding/json. ok is
 // false for anything else.
@@ -141,6 +153,14 @@ func decodeMessageCommandFast(data []byte) (c Command, ok bool) {
 	if p.lit(`,"client_id":`) {
 		if c.ClientID, ok = p.str(); !ok || len(c.ClientID) > MaxClientIDBytes {
 			return c, false
+		}
+	}
+	if p.lit(`,"traceparent":`) {
+		if c.Traceparent, ok = p.str(); !ok {
+			return c, false
+		}
+		if len(c.Traceparent) > MaxTraceparentBytes {
+			c.Traceparent = ""
 		}
 	}
 	if !p.lit("}") || p.i != len(data) || strings.TrimSpace(c.Msg) == "" {
@@ -181,6 +201,9 @@ func decodeClientFrame(data []byte) (Command, error) {
 		}
 		if strings.TrimSpace(c.Msg) == "" {
 			return Command{}, ErrEmptyMessage
+		}
+		if len(c.Traceparent) > MaxTraceparentBytes {
+			c.Traceparent = "" // never worth refusing a message for
 		}
 		return c, nil
 	case CmdStop:

@@ -25,7 +25,8 @@ func DecodeMessage(data []byte) (Message, error) {
 }
 
 // decodeMessageFast reads {"id":S,"role":S,"msg":S,"timestamp":S[,"reply_to":S][,"client_id":S]
-// [,"stopped":true][,"usage":{"prompt_tokens":N,"completion_tokens":N[,"estimated":true]}]} where no S holds a backslash, a control character or invalid UTF-8.
+// [,"stopped":true][,"usage":{"prompt_tokens":N,"completion_tokens":N[,"estimated":true]}]
+// [,"traceparent":S]} where no S holds a backslash, a control character or invalid UTF-8.
 // ok is false for anything else.
 func decodeMessageFast(data []byte) (m Message, ok bool) {
 	p := fastParser{data: data}
@@ -73,7 +74,26 @@ func decodeMessageFast(data []byte) (m Message, ok bool) {
 		}
 		m.Usage = &u
 	}
+	if p.lit(`,"traceparent":`) {
+		if m.Traceparent, ok = p.str(); !ok {
+			return m, false
+		}
+	}
 	return m, p.lit("}") && p.i == len(p.data)
+}
+
+// WithoutTraceparent is a message's JSON as chat.Marshal wrote it, without the traceparent
+// it ends with (what moves to the history: the trace was the queueing's only); raw when it
+// has none.
+func WithoutTraceparent(raw, traceparent string) string {
+	if traceparent == "" {
+		return raw
+	}
+	suffix := `,"traceparent":"` + traceparent + `"}`
+	if len(raw) > len(suffix) && raw[len(raw)-len(suffix):] == suffix {
+		return raw[:len(raw)-len(suffix)] + "}"
+	}
+	return raw
 }
 
 type fastParser struct {

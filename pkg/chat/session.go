@@ -37,6 +37,11 @@ type Message struct {
 	Stopped   bool      `json:"stopped,omitempty"`
 	// Usage is what the model's reply cost (bot messages a model answered).
 	Usage *Usage `json:"usage,omitempty"`
+	// Traceparent is the W3C traceparent of the span that queued a user message, kept with it
+	// while it is pending so that the worker's turn joins its trace (pkg/telemetry); "" when
+	// serve does not trace. It is dropped when the message moves to the history. Last, so
+	// that the store can strip it from the stored JSON (WithoutTraceparent).
+	Traceparent string `json:"traceparent,omitempty"`
 }
 
 // Usage is the tokens one model reply used: as the provider reported them, or estimated

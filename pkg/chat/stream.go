@@ -14,11 +14,14 @@ const (
 )
 
 // Fields of a chat:requests:{p} entry: which session has work, up to which sequence number,
-// and the entry's format version (absent: 1).
+// and the entry's format version (absent: 1); optionally the W3C traceparent of the span that
+// queued it (only when serve traces: pkg/telemetry). An optional field that a worker may
+// ignore leaves the format as it is: workers read the fields they know and skip the others.
 const (
-	ReqFieldToken   = "token"
-	ReqFieldSeq     = "seq"
-	ReqFieldVersion = "v"
+	ReqFieldToken       = "token"
+	ReqFieldSeq         = "seq"
+	ReqFieldVersion     = "v"
+	ReqFieldTraceparent = "traceparent"
 )
 
 // RequestVersion is the format of the request entries this binary writes and reads. Entries of
@@ -29,8 +32,9 @@ const RequestVersion = 1
 
 // Request is one entry of a request stream.
 type Request struct {
-	Token string
-	Seq   int64
+	Token       string
+	Seq         int64
+	Traceparent string // "" for none
 }
 
 // DecodeRequest reads a request stream entry's fields: ErrNewerRequest for a format newer than
@@ -53,7 +57,11 @@ func DecodeRequest(fields map[string]string) (Request, error) {
 	if err != nil || seq <= 0 {
 		return Request{}, ErrBadRequest
 	}
-	return Request{Token: tok, Seq: seq}, nil
+	tp := fields[ReqFieldTraceparent]
+	if len(tp) > MaxTraceparentBytes {
+		tp = ""
+	}
+	return Request{Token: tok, Seq: seq, Traceparent: tp}, nil
 }
 
 // Notification is what a write to chat:{T}:out publishes on the session's channel: the entry's

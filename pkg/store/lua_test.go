@@ -60,15 +60,16 @@ func goSources(t *testing.T) map[string]string {
 // the notification emit publishes is the format chat.DecodeNotification reads.
 func TestLuaSharedNames(t *testing.T) {
 	goNames := map[string]string{
-		"OutFieldType":  chat.OutFieldType,
-		"OutFieldBody":  chat.OutFieldBody,
-		"ReqFieldToken": chat.ReqFieldToken,
-		"ReqFieldSeq":   chat.ReqFieldSeq,
-		"NotifyDeleted": chat.NotifyDeleted,
-		"FrameAck":      chat.FrameAck,
-		"RoleHuman":     chat.RoleHuman,
-		"RoleBot":       chat.RoleBot,
-		"FrameDelta":    chat.FrameDelta,
+		"OutFieldType":        chat.OutFieldType,
+		"OutFieldBody":        chat.OutFieldBody,
+		"ReqFieldToken":       chat.ReqFieldToken,
+		"ReqFieldSeq":         chat.ReqFieldSeq,
+		"ReqFieldTraceparent": chat.ReqFieldTraceparent,
+		"NotifyDeleted":       chat.NotifyDeleted,
+		"FrameAck":            chat.FrameAck,
+		"RoleHuman":           chat.RoleHuman,
+		"RoleBot":             chat.RoleBot,
+		"FrameDelta":          chat.FrameDelta,
 
 		"RegenerationPrefix": chat.RegenerationPrefix,
 	}

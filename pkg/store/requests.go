@@ -125,11 +125,12 @@ var requeueScript = luaScript("requeue.lua")
 // Requeue puts consumer's request id of partition p back at the end of its stream: a new
 // request for token up to seq is added and the old one acknowledged, in one step. ok is
 // false when the old one is no longer consumer's (taken over meanwhile; nothing is done).
-func (s *Store) Requeue(ctx context.Context, p int, consumer, id, token string, seq int64) (bool, error) {
+// traceparent (the old request's, "" for none) goes with the new one.
+func (s *Store) Requeue(ctx context.Context, p int, consumer, id, token string, seq int64, traceparent string) (bool, error) {
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
 	_, err := requeueScript.Exec(ctx, s.rdb, []string{s.keys.Requests(p)},
-		[]string{Group, consumer, id, token, strconv.FormatInt(seq, 10), strconv.Itoa(s.opt.StreamMaxLen)}).ToString()
+		[]string{Group, consumer, id, token, strconv.FormatInt(seq, 10), strconv.Itoa(s.opt.StreamMaxLen), traceparent}).ToString()
 	switch {
 	case isNil(err):
 		return false, nil

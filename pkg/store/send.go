@@ -68,7 +68,7 @@ func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim Se
 	args := []string{string(body), msg.ID, msg.ClientID, strconv.Itoa(lim.MaxPending),
 		strconv.Itoa(lim.MessagesPerMinute), string(ack), strconv.Itoa(s.opt.HistoryMax),
 		strconv.Itoa(s.opt.StreamMaxLen), token, title, strconv.Itoa(max(lim.MessagesPerMinutePerUser, 0)),
-		day(s.opt.Budget.Now()), strconv.FormatInt(s.opt.Budget.TokensPerDay, 10)}
+		day(s.opt.Budget.Now()), strconv.FormatInt(s.opt.Budget.TokensPerDay, 10), msg.Traceparent}
 	// Safe to repeat only with a client_id: a second run finds it and queues nothing new.
 	status, rest, err := reply(s.evalSessionRepeat(ctx, sendScript, msg.ClientID != "", token, more, args...))
 	if err != nil {
@@ -96,7 +96,7 @@ func (s *Store) Send(ctx context.Context, token string, msg chat.Message, lim Se
 	default:
 		return Sent{}, fmt.Errorf("send: unexpected reply %q", status)
 	}
-	if err := s.Enqueue(ctx, token, out.Seq); err != nil {
+	if err := s.enqueue(ctx, token, out.Seq, msg.Traceparent); err != nil {
 		return out, err
 	}
 	return out, nil
@@ -128,13 +128,23 @@ func (s *Store) queued(status string, rest []rueidis.RedisMessage, id string) (o
 // Enqueue adds "session token has work up to seq" to the token's partition stream, retrying
 // a few times.
 func (s *Store) Enqueue(ctx context.Context, token string, seq int64) error {
+	return s.enqueue(ctx, token, seq, "")
+}
+
+// enqueue is Enqueue with the W3C traceparent the request carries (chat.ReqFieldTraceparent;
+// "" for none: no field).
+func (s *Store) enqueue(ctx context.Context, token string, seq int64, traceparent string) error {
 	key := s.keys.Requests(Partition(token, s.opt.Partitions))
 	// 4 tries, 20ms, 60ms and 180ms apart.
 	err := retry.Do(ctx, retry.Backoff{Base: 20 * time.Millisecond, Factor: 3}, 4, func(int) error {
 		cctx, cancel := s.timeout(ctx)
 		defer cancel()
-		return s.rdb.Do(cctx, s.rdb.B().Xadd().Key(key).Maxlen().Almost().Threshold(strconv.Itoa(s.opt.StreamMaxLen)).
-			Id("*").FieldValue().FieldValue(chat.ReqFieldToken, token).FieldValue(chat.ReqFieldSeq, strconv.FormatInt(seq, 10)).Build()).Error()
+		fv := s.rdb.B().Xadd().Key(key).Maxlen().Almost().Threshold(strconv.Itoa(s.opt.StreamMaxLen)).
+			Id("*").FieldValue().FieldValue(chat.ReqFieldToken, token).FieldValue(chat.ReqFieldSeq, strconv.FormatInt(seq, 10))
+		if traceparent != "" {
+			fv = fv.FieldValue(chat.ReqFieldTraceparent, traceparent)
+		}
+		return s.rdb.Do(cctx, fv.Build()).Error()
 	})
 	if err == nil {
 		return nil

@@ -55,6 +55,10 @@ type Turn struct {
 	Usage *chat.Usage
 	// RetryAfter is set with TurnBusy: the lease's time left.
 	RetryAfter time.Duration
+	// Traceparent is the W3C traceparent the turn's events carry (chat.Event.Traceparent): set
+	// by a worker that traces, "" otherwise. (The message's own, the trace of its queueing, is
+	// Message.Traceparent.)
+	Traceparent string
 }
 
 // Safe to repeat for the same holder: the lease is its own already, the turn the same (the
@@ -201,7 +205,8 @@ func (s *Store) finishTurn(ctx context.Context, t Turn, answer *chat.Message, ev
 		return Finished{}, err
 	}
 	args := make([]string, 0, 13+min(len(t.Deltas), maxDroppedDeltas))
-	args = append(args, t.Holder, strconv.FormatInt(t.Seq, 10), t.raw, replyJSON, ev.Type, body, s.historyCaps())
+	// The history keeps the message without the trace of its queueing.
+	args = append(args, t.Holder, strconv.FormatInt(t.Seq, 10), chat.WithoutTraceparent(t.raw, t.Message.Traceparent), replyJSON, ev.Type, body, s.historyCaps())
 	var more []string
 	if req != nil {
 		more = []string{s.keys.Requests(req.Partition)}

@@ -223,6 +223,7 @@ func (c *consumer) keepAlive(ctx context.Context) {
 // them (reserved; the rest is given back), or beyond it (a takeover).
 func (c *consumer) dispatch(entries []store.RequestEntry, reserved int) {
 	defer func() { c.gate.unreserve(reserved) }()
+	read := time.Now()
 	for _, e := range entries {
 		if !c.held.add(e.Partition, e.ID) {
 			continue
@@ -232,7 +233,7 @@ func (c *consumer) dispatch(entries []store.RequestEntry, reserved int) {
 		c.handlers.Go(func() {
 			defer c.gate.done()
 			defer c.held.remove(e.Partition, e.ID)
-			c.handle(e)
+			c.handle(e, read)
 		})
 	}
 }

@@ -126,7 +126,7 @@ func (d *deltaSink) loop() {
 			text, restart := d.take()
 			last = time.Now()
 			due = last.Add(d.every)
-			id, err := d.c.st.EmitDelta(d.c.work, d.t, chat.Event{Type: chat.FrameDelta, ReplyTo: d.t.Message.ID, Text: text, Restart: restart})
+			id, err := d.c.st.EmitDelta(d.c.work, d.t, chat.Event{Type: chat.FrameDelta, ReplyTo: d.t.Message.ID, Text: text, Restart: restart, Traceparent: d.t.Traceparent})
 			if err == nil {
 				d.ids = append(d.ids, id)
 			}

@@ -31,16 +31,21 @@ func (c *consumer) generate(ctx context.Context, t store.Turn, msgs []llm.Messag
 		began := time.Now()
 		var u llm.Usage
 		actx = llm.WithUsage(actx, &u)
+		span := c.startModelCall(actx, n)
 		out, err := c.w.opt.Model.Stream(actx, msgs, func(d string) error {
 			if !first {
 				first = true
-				c.w.metrics.firstToken.Observe(time.Since(began).Seconds())
+				ttft := time.Since(began)
+				c.w.metrics.firstToken.Observe(ttft.Seconds())
+				firstToken(span, ttft)
 			}
 			sink.write(d)
 			return nil
 		})
 		text = out
+		before := spent
 		addUsage(&spent, u, msgs, out, err == nil)
+		endModelCall(span, spent.PromptTokens-before.PromptTokens, spent.CompletionTokens-before.CompletionTokens, u == (llm.Usage{}), err)
 		result := "ok"
 		if err != nil {
 			result = "error"

@@ -24,6 +24,8 @@ type metrics struct {
 	covered      prometheus.Counter
 	yielded      prometheus.Counter
 	slotWait     prometheus.Histogram
+	queueWait    prometheus.Histogram
+	reply        prometheus.Histogram
 	lost         prometheus.Counter
 	retries      prometheus.Counter
 	modelSeconds *prometheus.HistogramVec
@@ -64,6 +66,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Sessions with more to answer whose request was put back at the end of its stream, so that requests waiting for a slot get one (fair share)."}),
 		slotWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chatbot_worker_slot_wait_seconds",
 			Help: "Time from a request's entry in its stream to a worker slot working on it.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		queueWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chatbot_worker_queue_wait_seconds",
+			Help: "Time from a request's entry in its stream to a worker reading it (first deliveries; clock skew counts as 0).", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		reply: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chatbot_worker_reply_seconds",
+			Help: "Time from a message's request entry (or, sent while its session was being answered, its timestamp) to its reply stored: the reply latency the server sees, once per turn stored.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}),
 		lost: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_worker_requests_lost_total",
 			Help: "Requests another consumer took over while this one still held them (its keep-alive came too late)."}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "chatbot_llm_retries_total",
@@ -83,7 +89,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.processed, m.failed, m.dead, m.turns, m.inFlight, m.slots, m.slotsBusy, m.newer, m.panics, m.reclaimed,
-			m.handedBack, m.covered, m.yielded, m.slotWait, m.lost, m.retries, m.modelSeconds, m.firstToken, m.tokens, m.estimated, m.lag, m.pending} {
+			m.handedBack, m.covered, m.yielded, m.slotWait, m.queueWait, m.reply, m.lost, m.retries, m.modelSeconds, m.firstToken, m.tokens, m.estimated, m.lag, m.pending} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

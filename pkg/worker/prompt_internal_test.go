@@ -3,6 +3,7 @@ package worker
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"chatbot/pkg/chat"
 	"chatbot/pkg/llm"
@@ -35,5 +36,17 @@ func TestPromptKeepsTheLastTurns(t *testing.T) {
 		if got := prompt(c.system, history, c.turns, msg); !slices.Equal(got, c.want) {
 			t.Errorf("%d turns: %+v, want %+v", c.turns, got, c.want)
 		}
+	}
+}
+
+// A request entry or message stamped by a host whose clock is ahead counts as no wait, never
+// a negative one.
+func TestSinceClampsClockSkew(t *testing.T) {
+	now := time.Now()
+	if d := sinceClamped(now.Add(time.Second), now); d != 0 {
+		t.Errorf("from a second ahead: %s, want 0", d)
+	}
+	if d := sinceClamped(now.Add(-time.Second), now); d != time.Second {
+		t.Errorf("from a second before: %s, want 1s", d)
 	}
 }

@@ -55,10 +55,12 @@ const (
 	newer
 )
 
-// job is the request being worked on: its entry and what it asks for.
+// job is the request being worked on: its entry and what it asks for, and the context of its
+// attempt's span (c.work's when not tracing).
 type job struct {
 	e   store.RequestEntry
 	req chat.Request
+	ctx context.Context
 }
 
 // maxRefusals is how many refusals in a row (store.IsRefused) a request gets before it is
@@ -67,7 +69,7 @@ const maxRefusals = 5
 
 // handle works on one request entry until its message is answered (then acknowledges it) or
 // the consumer stops (then hands it back). A panic is recovered and logged.
-func (c *consumer) handle(e store.RequestEntry) {
+func (c *consumer) handle(e store.RequestEntry, read time.Time) {
 	select {
 	case c.slot <- struct{}{}:
 	case <-c.intake.Done():
@@ -77,6 +79,10 @@ func (c *consumer) handle(e store.RequestEntry) {
 	defer func() { <-c.slot }()
 	if at, ok := entryTime(e.ID); ok {
 		c.w.metrics.slotWait.Observe(max(time.Since(at), 0).Seconds())
+		if e.Deliveries == 1 {
+			// A first delivery: one taken over waited for a worker that died as well.
+			c.w.metrics.queueWait.Observe(sinceClamped(at, read).Seconds())
+		}
 	}
 	c.w.metrics.inFlight.Inc()
 	defer c.w.metrics.inFlight.Dec()
@@ -91,7 +97,7 @@ func (c *consumer) handle(e store.RequestEntry) {
 				"request", e.ID, "deliveries", e.Deliveries, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		}
 	}()
-	switch c.process(e) {
+	switch c.process(e, read) {
 	case stopped:
 		c.handBack(e)
 	case acked:
@@ -118,7 +124,7 @@ func (c *consumer) handle(e store.RequestEntry) {
 // A session whose data Redis refuses to work with (store.IsRefused: a key of the wrong type, a
 // damaged entry) would hold the request forever: after maxRefusals refusals in a row, or one
 // refused finish, the request is dead-lettered and acknowledged.
-func (c *consumer) process(e store.RequestEntry) outcome {
+func (c *consumer) process(e store.RequestEntry, read time.Time) outcome {
 	req, err := chat.DecodeRequest(e.Fields)
 	if errors.Is(err, chat.ErrNewerRequest) {
 		c.log.Warn("leaving a request of a newer format for a newer worker (a rolling deploy?)",
@@ -130,7 +136,14 @@ func (c *consumer) process(e store.RequestEntry) outcome {
 		c.deadLetterMalformed(e)
 		return deadLettered
 	}
-	j := job{e: e, req: req}
+	ctx, span := c.startAttempt(c.work, e, req, read)
+	if span != nil {
+		defer span.End()
+	}
+	if e.Deliveries > 1 {
+		c.log.InfoContext(ctx, "working on a request taken over from a consumer that stopped", "request", e.ID, "deliveries", e.Deliveries)
+	}
+	j := job{e: e, req: req, ctx: ctx}
 	// One holder name for the whole job: a lease this job took and failed to give back is
 	// recognised as its own (renewed), never mistaken for another attempt that covers it.
 	holder := c.w.newHolder(c.name)
@@ -149,7 +162,7 @@ func (c *consumer) process(e store.RequestEntry) outcome {
 	// panicked on it. Its session's next turn is answered with an error instead of the model.
 	poison := e.Deliveries > int64(c.w.opt.MaxDeliveries)
 	for !c.stopped() {
-		t, state, err := c.st.BeginTurn(c.work, req.Token, holder, 2*c.w.opt.History, c.w.opt.Lease)
+		t, state, b, err := c.beginTurn(req.Token, holder)
 		switch {
 		case damaged(t, state, err):
 			// The lease is ours but the pending message cannot be decoded: answer it with an
@@ -190,7 +203,7 @@ func (c *consumer) process(e store.RequestEntry) outcome {
 			poison = !skipped
 			continue
 		}
-		if o := c.converse(j, t); o != again {
+		if o := c.converse(j, t, b); o != again {
 			return o
 		}
 		if !wait.Wait(c.intake) {
@@ -205,9 +218,9 @@ func (c *consumer) process(e store.RequestEntry) outcome {
 // pending (the last finish released the lease), gone, or in another attempt's hands (which
 // then answers the rest); deadLettered when Redis refused the session; again when it stopped
 // short (the lease is given back).
-func (c *consumer) converse(j job, t store.Turn) outcome {
+func (c *consumer) converse(j job, t store.Turn, b began) outcome {
 	for {
-		fin, err := c.answer(j, t)
+		fin, err := c.answer(j, t, b)
 		if err != nil {
 			// Not stored: give the lease back unless it is lost already (then this is a no-op),
 			// so the next attempt need not wait for it to expire.
@@ -233,7 +246,7 @@ func (c *consumer) converse(j job, t store.Turn) outcome {
 				return o
 			}
 		}
-		next, state, err := c.st.BeginTurn(c.work, t.Token, t.Holder, 2*c.w.opt.History, c.w.opt.Lease)
+		next, state, nb, err := c.beginTurn(t.Token, t.Holder)
 		switch {
 		case damaged(next, state, err):
 			return c.skipDamaged(j, next, err)
@@ -244,7 +257,7 @@ func (c *consumer) converse(j job, t store.Turn) outcome {
 		case state != store.TurnReady:
 			return answered
 		}
-		t = next
+		t, b = next, nb
 	}
 }
 
@@ -254,7 +267,7 @@ func (c *consumer) converse(j job, t store.Turn) outcome {
 // sent to the session queues no request. again: the requeue failed, the lease is taken anew.
 func (c *consumer) yield(j job, t store.Turn) outcome {
 	c.release(t)
-	ok, err := c.st.Requeue(context.WithoutCancel(c.work), j.e.Partition, c.name, j.e.ID, t.Token, max(j.req.Seq, t.Seq+1))
+	ok, err := c.st.Requeue(context.WithoutCancel(c.work), j.e.Partition, c.name, j.e.ID, t.Token, max(j.req.Seq, t.Seq+1), j.req.Traceparent)
 	switch {
 	case err != nil:
 		c.log.Warn("putting a request back failed; going on with its session", "request", j.e.ID, "err", err)
@@ -281,14 +294,23 @@ func entryTime(id string) (time.Time, bool) {
 // not stored: the lease was lost (another attempt answers it), the shutdown time ran out (the
 // caller releases the lease and the request is handed back), Redis refused the session
 // (store.IsRefused) or kept failing.
-func (c *consumer) answer(j job, t store.Turn) (store.Finished, error) {
+func (c *consumer) answer(j job, t store.Turn, b began) (fin store.Finished, err error) {
+	ctx, span := c.startTurn(j, &t, b)
+	result := "abandoned"
+	defer func() {
+		if err != nil {
+			result = "abandoned"
+		}
+		endTurn(span, result, err)
+	}()
 	if t.Stop {
 		// Stopped before it began: store an empty, stopped reply.
+		result = "stopped"
 		return c.store(j, t, c.reply(t, "", true, nil), "stopped")
 	}
 	if !t.Quota {
 		// auth.mode jwt: the user's budget is checked, and the turn's tokens reserved, here.
-		switch err := c.st.Reserve(c.work, t); {
+		switch err := c.st.Reserve(ctx, t); {
 		case errors.Is(err, store.ErrQuota):
 			t.Quota = true
 		case err != nil:
@@ -297,12 +319,13 @@ func (c *consumer) answer(j job, t store.Turn) (store.Finished, error) {
 		}
 	}
 	if t.Quota {
+		result = "quota"
 		return c.refuse(j, t)
 	}
 	msgs := prompt(c.w.opt.SystemPrompt, t.History, c.w.opt.History, t.Message)
 
 	// gen ends the generation: the user stopped it, or the lease was lost.
-	gen, end := context.WithCancelCause(c.work)
+	gen, end := context.WithCancelCause(ctx)
 	defer end(nil)
 	lease, stopLease := context.WithCancel(c.work)
 	renewer := c.keepLease(lease, t, end)
@@ -325,16 +348,19 @@ func (c *consumer) answer(j job, t store.Turn) (store.Finished, error) {
 		return store.Finished{}, store.ErrLeaseLost
 	case errors.Is(why, errStopped):
 		t.Deltas = deltas
+		result = "stopped"
 		return c.store(j, t, c.reply(t, text, true, &spent), "stopped")
 	case c.work.Err() != nil:
 		c.log.Warn("shutdown time is up: abandoning a reply", "seq", t.Seq)
 		c.w.metrics.turns.WithLabelValues("abandoned").Inc()
 		return store.Finished{}, c.work.Err()
 	case err != nil:
+		result = "failed"
 		return c.fail(j, t, err, attempts, time.Since(start))
 	}
 	// Storing the reply drops its deltas; those of a failed turn stay (no reply has the text).
 	t.Deltas = deltas
+	result = "answered"
 	return c.store(j, t, c.reply(t, text, false, &spent), "answered")
 }
 
@@ -457,6 +483,8 @@ func (c *consumer) giveUp(j job, refused error) outcome {
 func (c *consumer) finish(j job, t store.Turn, reply *chat.Message, ev chat.Event) (store.Finished, error) {
 	ctx := context.WithoutCancel(c.work)
 	ref := store.RequestRef{Partition: j.e.Partition, ID: j.e.ID, Seq: j.req.Seq}
+	ev.Traceparent = t.Traceparent
+	span := c.startFinish(t)
 	var fin store.Finished
 	err := retry.Do(c.work, stepRetry, stepTries, func(try int) error {
 		var err error
@@ -482,10 +510,23 @@ func (c *consumer) finish(j job, t store.Turn, reply *chat.Message, ev chat.Even
 		c.log.Warn("storing a turn failed", "seq", t.Seq, "try", try, "err", err)
 		return err
 	})
+	endSpan(span, err)
 	if err != nil {
 		return store.Finished{}, err
 	}
+	c.w.metrics.reply.Observe(sinceClamped(replyStart(j, t), time.Now()).Seconds())
 	return fin, nil
+}
+
+// replyStart is when the message of turn t was queued: its request entry's time when the
+// turn answers the job's own message, else the message's timestamp (serve stamps it as it
+// queues it; a message sent while an attempt held the session has no request of its own).
+func replyStart(j job, t store.Turn) time.Time {
+	if t.Seq != j.req.Seq && t.Regen == nil && !t.Message.Timestamp.IsZero() {
+		return t.Message.Timestamp
+	}
+	at, _ := entryTime(j.e.ID)
+	return at
 }
 
 // damaged reports BeginTurn's answer "the lease is yours, but the pending message cannot be

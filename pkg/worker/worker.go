@@ -20,6 +20,7 @@ import (
 	"chatbot/pkg/store"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -31,6 +32,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer gets the worker's metrics; nil: they are kept but not registered.
 	Registerer prometheus.Registerer
+	// Tracer traces each request's work (trace.go; telemetry.Tracing.Tracer); nil: no spans,
+	// and nothing of tracing is written to Redis.
+	Tracer trace.Tracer
+	// ModelName is the model the spans name (gen_ai.request.model: llm.model, or the
+	// provider's name for echo).
+	ModelName string
 
 	// Name starts the consumer names: Name-0 … Name-(Replicas-1). Default "hostname-pid": stable
 	// across the life of the process and unique among live processes, so a consumer that comes

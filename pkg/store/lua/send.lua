@@ -32,18 +32,23 @@ local title = ARGV[14]                -- the session's title (auth.mode jwt), ''
 local user_limit = tonumber(ARGV[15]) -- with INDEX: limits.messages_per_minute_per_user (0: none)
 local day = ARGV[16]                  -- the UTC day, YYYY-MM-DD
 local tokens_limit = tonumber(ARGV[17]) -- limits.tokens_per_day_per_user (0: none)
+local trace = ARGV[18]                -- the W3C traceparent the request carries, '' for none (tracing off)
 
 -- Names Go shares (lua_test.go checks each equals the pkg/chat constant its comment names).
 local ACK = 'ack'         -- chat.FrameAck: the type of the event that acknowledges a message
 local REQ_TOKEN = 'token' -- chat.ReqFieldToken: a request's session
 local REQ_SEQ = 'seq'     -- chat.ReqFieldSeq: the seq it asks to be answered up to
+local REQ_TRACE = 'traceparent' -- chat.ReqFieldTraceparent: the trace of the message that queued it
 
 -- A client_id's record is the hash field 'c:' .. client_id = "seq id offset".
 local CID = 'c:'
 
--- enqueue adds "the session has work up to seq" to REQS, when given one.
+-- enqueue adds "the session has work up to seq" to REQS, when given one, with the trace when
+-- there is one (no field at all otherwise: tracing off costs nothing).
 local function enqueue(seq)
-  if REQS then
+  if REQS and trace ~= '' then
+    redis.call('XADD', REQS, 'MAXLEN', '~', reqs_max, '*', REQ_TOKEN, token, REQ_SEQ, seq, REQ_TRACE, trace)
+  elseif REQS then
     redis.call('XADD', REQS, 'MAXLEN', '~', reqs_max, '*', REQ_TOKEN, token, REQ_SEQ, seq)
   end
 end

@@ -42,7 +42,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		token, _ = bearer(r) // with auth.mode jwt the header carries the JWT
 	}
 	sock := &socket{srv: s, token: token, stream: q.Get("stream") == "1" || q.Get("stream") == "true",
-		client: clientOf(r), opened: time.Now()}
+		client: clientOf(r), opened: time.Now(), trace: upgradeTrace(r, s.opt.Tracer != nil)}
 	if status, msg := s.reserve(sock); status != 0 {
 		refuse(w, status, msg)
 		return

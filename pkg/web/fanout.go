@@ -34,6 +34,7 @@ type hubDeps struct {
 	bg          *goroutines // the server's: a hub's goroutines end before Shutdown returns
 	gapReads    prometheus.Counter
 	joinTimeout time.Duration
+	tracing     bool // Options.Tracer is set: read the traceparent of reply events (trace.go)
 }
 
 // newFanout returns a fanout and its subscriber; nothing runs until the caller runs f.sub.

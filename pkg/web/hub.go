@@ -222,6 +222,9 @@ func (h *hub) readGap(ctx context.Context, from string) error {
 func (h *hub) deliver(e store.Entry) {
 	h.last = e.ID
 	f := outFrame{id: e.ID, typ: e.Type, data: e.Frame()}
+	if h.tracing && (e.Type == chat.FrameDelta || e.Type == chat.FrameMessage) {
+		f.trace = eventTraceparent(e.Body)
+	}
 	streaming := chat.Streaming(e.Type)
 	for _, s := range h.sockets {
 		if streaming && !s.stream {

@@ -26,6 +26,10 @@ type metrics struct {
 	redisMemory prometheus.Gauge
 	memRefused  *prometheus.CounterVec
 
+	// delivery times delta and message events from their Redis ID to the socket write, by type.
+	delivery    map[string]prometheus.Observer
+	deliveryVec *prometheus.HistogramVec
+
 	out map[string]prometheus.Counter // framesOut by type, resolved once
 }
 
@@ -87,14 +91,23 @@ func newMetrics(reg prometheus.Registerer, subscribed func() float64) *metrics {
 		memRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chatbot_web_memory_refused_total", Help: "New sessions and messages refused because Redis was above limits.redis_memory_high, by kind (session, message).",
 		}, []string{"kind"}),
-		out: map[string]prometheus.Counter{},
+		deliveryVec: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "chatbot_web_delivery_seconds",
+			Help:    "Time from a delta or message event's Redis ID to its write to a socket, by type (delta, message); clock skew counts as 0.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"type"}),
+		out:      map[string]prometheus.Counter{},
+		delivery: map[string]prometheus.Observer{},
+	}
+	for _, t := range []string{chat.FrameDelta, chat.FrameMessage} {
+		m.delivery[t] = m.deliveryVec.WithLabelValues(t)
 	}
 	for _, t := range []string{chat.FrameMessage, chat.FrameAck, chat.FrameDelta, chat.FrameError} {
 		m.out[t] = m.framesOut.WithLabelValues(t)
 	}
 	reg.MustRegister(m.socketsOpen, m.sessions, m.framesIn, m.framesOut, m.enqueue, m.errors,
 		m.closes, m.gapReads, m.resubscribe, m.subscribed, m.authRefused, m.floods, m.refused,
-		m.redisMemory, m.memRefused)
+		m.redisMemory, m.memRefused, m.deliveryVec)
 	return m
 }
 

@@ -10,6 +10,7 @@ import (
 	"chatbot/pkg/store"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options configure a Server. Each field with a configuration key names it; zero values
@@ -23,6 +24,9 @@ type Options struct {
 	// Registry gets the server's metrics and is what /metrics serves; default a new, empty
 	// registry (a program adds the Go and process collectors to the one it passes).
 	Registry *prometheus.Registry
+	// Tracer traces messages and the delivery of replies (trace.go; telemetry.Tracing.Tracer);
+	// nil: no spans, and no traceparent is written to Redis.
+	Tracer trace.Tracer
 
 	// Addr is where Run listens (server.addr). Default ":8080".
 	Addr string

@@ -8,6 +8,7 @@ import (
 
 	"chatbot/pkg/chat"
 	"chatbot/pkg/store"
+	"chatbot/pkg/telemetry"
 
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
@@ -80,12 +81,15 @@ func (sock *socket) send(cmd chat.Command) bool {
 		ID: uuid.NewString(), Role: chat.RoleHuman, Msg: cmd.Msg,
 		Timestamp: time.Now().UTC(), ClientID: cmd.ClientID,
 	}
+	ctx, msgSpan, sendSpan := sock.startMessage(cmd)
+	msg.Traceparent = telemetry.Traceparent(ctx) // "" with tracing off: nothing more is stored
 	start := time.Now()
-	sent, err := srv.st.Send(context.Background(), sock.token, msg, store.SendLimits{
+	sent, err := srv.st.Send(ctx, sock.token, msg, store.SendLimits{
 		MaxPending: srv.opt.MaxPending, MessagesPerMinute: srv.opt.MessagesPerMinute,
 		User: sock.user, MessagesPerMinutePerUser: srv.opt.MessagesPerMinutePerUser,
 	})
 	srv.met.enqueue.Observe(time.Since(start).Seconds())
+	endMessage(msgSpan, sendSpan, sent, err)
 	switch {
 	case err == nil:
 		if sent.Duplicate {

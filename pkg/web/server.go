@@ -61,7 +61,7 @@ func New(opt Options) (*Server, error) {
 	s.met = newMetrics(opt.Registry, func() float64 { return float64(s.fanout.sub.Subscribed()) })
 	s.fanout = newFanout(hubDeps{
 		ctx: ctx, st: opt.Store, log: opt.Logger, bg: &s.bg,
-		gapReads: s.met.gapReads, joinTimeout: opt.JoinTimeout,
+		gapReads: s.met.gapReads, joinTimeout: opt.JoinTimeout, tracing: opt.Tracer != nil,
 	}, opt.SubscriberName, opt.SocketsPerSession, s.met)
 	s.handler = s.routes()
 	if opt.AdminAddr != "" {

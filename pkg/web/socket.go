@@ -9,6 +9,7 @@ import (
 	"chatbot/pkg/chat"
 
 	"github.com/coder/websocket"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Close reasons. Reasons are at most 123 bytes.
@@ -24,9 +25,10 @@ const (
 // outFrame is one frame waiting to be written. id is the event's offset ("" for an error
 // frame about a client frame, which is never filtered).
 type outFrame struct {
-	id   string
-	typ  string
-	data []byte
+	id    string
+	typ   string
+	data  []byte
+	trace string // the event's traceparent (delta and message events, with tracing on)
 }
 
 // socket is one WebSocket of a session. Its reader goroutine owns its life; a writer
@@ -47,6 +49,12 @@ type socket struct {
 	// messages are refused here, without a Redis call (only the reader touches it).
 	limitedUntil time.Time
 	limitedMsg   string
+	// trace is the client's trace from the upgrade's traceparent header (invalid: none); its
+	// messages join it unless their frame names another.
+	trace trace.SpanContext
+	// lastTrace is the traceparent of the last delta delivered (trace.go): a reply's first
+	// delta is a delivery span. Only the writer touches it.
+	lastTrace string
 
 	mu      sync.Mutex
 	queue   []outFrame
@@ -150,6 +158,7 @@ func (s *socket) write(frames []outFrame) error {
 			return err
 		}
 		s.srv.met.frameOut(f.typ)
+		s.delivered(f, time.Now())
 		if f.id != "" {
 			s.sent = f.id
 		}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"chatbot/pkg/auth"
 	"chatbot/pkg/config"
@@ -30,6 +31,27 @@ func newRegistry() *prometheus.Registry {
 	reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsScheduler)),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
+}
+
+// startTracing sets tracing up from the OTEL_* environment for service (chatbot-serve,
+// chatbot-work, chatbot-dev): nil, and nothing started, when the environment asks for none.
+// The function returned flushes what is left and stops the exporter (within 5s); call it on
+// exit.
+func startTracing(ctx context.Context, service string, log *slog.Logger) (*telemetry.Tracing, func(), error) {
+	tr, err := telemetry.Setup(ctx, telemetry.Options{Service: service, Version: version, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	if tr != nil {
+		log.Info("tracing on: exporting spans over OTLP/HTTP (OTEL_* environment)", "service", service)
+	}
+	return tr, func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tr.Shutdown(sctx); err != nil {
+			log.Warn("tracing: flushing the last spans failed", "err", err)
+		}
+	}, nil
 }
 
 // openStore connects to the configured Redis; log gets what the start's checks warn about.

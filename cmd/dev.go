@@ -72,6 +72,11 @@ func runDev(cmd *cobra.Command, demo authDemo) error {
 	ctx := cmd.Context()
 	out := cmd.OutOrStdout()
 	log := newLogger(cfg, cmd.ErrOrStderr())
+	tracing, flush, err := startTracing(ctx, "chatbot-dev", log)
+	if err != nil {
+		return err
+	}
+	defer flush()
 
 	model, err := llm.New(llmConfig(cfg))
 	if err != nil {
@@ -110,6 +115,7 @@ func runDev(cmd *cobra.Command, demo authDemo) error {
 	reg := newRegistry()
 	wopt := webOptions(cfg)
 	wopt.Store, wopt.Logger, wopt.Registry, wopt.Auth = st, log, reg, verifier
+	wopt.Tracer = tracing.Tracer("chatbot/pkg/web")
 	if !redisURLGiven(cmd, cfg) {
 		wopt.RedisMemoryHigh = -1 // the embedded Redis has no maxmemory: nothing to guard
 	}
@@ -120,6 +126,7 @@ func runDev(cmd *cobra.Command, demo authDemo) error {
 	}
 	kopt := workerOptions(cfg)
 	kopt.Store, kopt.Model, kopt.Logger, kopt.Registerer = st, model, log, reg
+	kopt.Tracer = tracing.Tracer("chatbot/pkg/worker")
 	wk, err := worker.New(kopt)
 	if err != nil {
 		ln.Close()

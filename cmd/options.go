@@ -113,7 +113,12 @@ func authOptions(cfg *config.Config) auth.Options {
 
 // workerOptions are the worker.* keys and the llm.* keys of a turn as worker options.
 func workerOptions(cfg *config.Config) worker.Options {
+	model := cfg.LLM.Model
+	if cfg.LLM.Provider == llm.ProviderEcho {
+		model = llm.ProviderEcho
+	}
 	return worker.Options{
+		ModelName:       model,
 		Replicas:        cfg.Worker.Replicas,
 		Concurrency:     cfg.Worker.Concurrency,
 		ClaimIdle:       cfg.Worker.ClaimIdle,

@@ -161,7 +161,7 @@ func TestOptionsFromConfig(t *testing.T) {
 		{"worker", workerOptions(cfg), worker.Options{
 			Replicas: 2, Concurrency: 21, ClaimIdle: 22 * time.Second, ShutdownTimeout: 23 * time.Second, DeltaInterval: 29 * time.Millisecond,
 			MaxDeliveries: 7, ConsumerIdleMax: 2 * time.Hour,
-			SystemPrompt: "be brief", History: 3, Retry: llm.Retry{MaxRetries: 4, Timeout: 25 * time.Second},
+			SystemPrompt: "be brief", History: 3, Retry: llm.Retry{MaxRetries: 4, Timeout: 25 * time.Second}, ModelName: "m",
 		}},
 		{"llm", llmConfig(cfg), llm.Config{
 			Provider: "openai", BaseURL: "http://10.0.0.2:8000/v1", APIKey: "sk-test", Model: "m",

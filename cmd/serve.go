@@ -37,6 +37,11 @@ server.shutdown_timeout.`,
 				return err
 			}
 			log := newLogger(cfg, cmd.ErrOrStderr())
+			tracing, flush, err := startTracing(cmd.Context(), "chatbot-serve", log)
+			if err != nil {
+				return err
+			}
+			defer flush()
 			st, err := openStore(cmd.Context(), cfg, log)
 			if err != nil {
 				return err
@@ -51,6 +56,7 @@ server.shutdown_timeout.`,
 			}
 			opt := webOptions(cfg)
 			opt.Store, opt.Logger, opt.Registry, opt.Auth = st, log, newRegistry(), verifier
+			opt.Tracer = tracing.Tracer("chatbot/pkg/web")
 			srv, err := web.New(opt)
 			if err != nil {
 				return err

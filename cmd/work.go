@@ -92,6 +92,11 @@ func runWork(cmd *cobra.Command, _ []string) error {
 	}
 	ctx := cmd.Context()
 	log := newLogger(cfg, cmd.ErrOrStderr())
+	tracing, flush, err := startTracing(ctx, "chatbot-work", log)
+	if err != nil {
+		return err
+	}
+	defer flush()
 	model, err := llm.New(llmConfig(cfg))
 	if err != nil {
 		return err
@@ -105,6 +110,7 @@ func runWork(cmd *cobra.Command, _ []string) error {
 	reg := newRegistry()
 	opt := workerOptions(cfg)
 	opt.Store, opt.Model, opt.Logger, opt.Registerer = st, model, log, reg
+	opt.Tracer = tracing.Tracer("chatbot/pkg/worker")
 	wk, err := worker.New(opt)
 	if err != nil {
 		return err

@@ -136,7 +136,7 @@ func (d *deltaSink) loop() {
 				return
 			case err != nil:
 				// The text is lost from the deltas only; the message event will have it.
-				d.c.log.Warn("sending a delta failed", "seq", d.t.Seq, "err", err)
+				d.c.log.WarnContext(turnContext(d.t), "sending a delta failed", "seq", d.t.Seq, "err", err)
 			}
 		}
 	}

@@ -50,7 +50,7 @@ func (c *consumer) generate(ctx context.Context, t store.Turn, msgs []llm.Messag
 		if err != nil {
 			result = "error"
 			if ctx.Err() == nil {
-				c.log.Warn("model call failed", "seq", t.Seq, "attempt", n, "err", err)
+				c.log.WarnContext(actx, "model call failed", "seq", t.Seq, "attempt", n, "err", err)
 			}
 		}
 		c.w.metrics.modelSeconds.WithLabelValues(result).Observe(time.Since(began).Seconds())

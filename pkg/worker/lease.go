@@ -39,7 +39,7 @@ func (c *consumer) renewUntil(ctx context.Context, t store.Turn, end context.Can
 			return
 		case err != nil:
 			if ctx.Err() == nil {
-				c.log.Warn("renewing the session lease failed", "seq", t.Seq, "err", err)
+				c.log.WarnContext(turnContext(t), "renewing the session lease failed", "seq", t.Seq, "err", err)
 			}
 		case stop:
 			end(errStopped)

@@ -121,6 +121,12 @@ func endTurn(span trace.Span, result string, err error) {
 	span.End()
 }
 
+// turnContext carries the span of turn t (its traceparent) for log lines about it, which then
+// have its trace_id (telemetry.LogHandler); a context without one with tracing off.
+func turnContext(t store.Turn) context.Context {
+	return telemetry.Join(context.Background(), t.Traceparent)
+}
+
 // startFinish starts the span of storing t, under its turn (t.Traceparent).
 func (c *consumer) startFinish(t store.Turn) trace.Span {
 	tr := c.w.opt.Tracer

@@ -172,7 +172,7 @@ func (c *consumer) process(e store.RequestEntry, read time.Time) outcome {
 			}
 			continue
 		case err != nil:
-			c.log.Warn("beginning a turn failed", "request", e.ID, "err", err)
+			c.log.WarnContext(j.ctx, "beginning a turn failed", "request", e.ID, "err", err)
 			if !store.IsRefused(err) {
 				refusals = 0
 			} else if refusals++; refusals >= maxRefusals {
@@ -251,7 +251,7 @@ func (c *consumer) converse(j job, t store.Turn, b began) outcome {
 		case damaged(next, state, err):
 			return c.skipDamaged(j, next, err)
 		case err != nil:
-			c.log.Warn("going on with the next turn failed", "request", j.e.ID, "err", err)
+			c.log.WarnContext(j.ctx, "going on with the next turn failed", "request", j.e.ID, "err", err)
 			c.release(t)
 			return again
 		case state != store.TurnReady:
@@ -314,7 +314,7 @@ func (c *consumer) answer(j job, t store.Turn, b began) (fin store.Finished, err
 		case errors.Is(err, store.ErrQuota):
 			t.Quota = true
 		case err != nil:
-			c.log.Warn("reserving the turn's tokens failed", "seq", t.Seq, "err", err)
+			c.log.WarnContext(ctx, "reserving the turn's tokens failed", "seq", t.Seq, "err", err)
 			return store.Finished{}, err
 		}
 	}
@@ -343,7 +343,7 @@ func (c *consumer) answer(j job, t store.Turn, b began) (fin store.Finished, err
 
 	switch {
 	case errors.Is(why, store.ErrLeaseLost):
-		c.log.Info("lost the session to another attempt; it answers this turn", "seq", t.Seq)
+		c.log.InfoContext(ctx, "lost the session to another attempt; it answers this turn", "seq", t.Seq)
 		c.w.metrics.turns.WithLabelValues("abandoned").Inc()
 		return store.Finished{}, store.ErrLeaseLost
 	case errors.Is(why, errStopped):
@@ -351,7 +351,7 @@ func (c *consumer) answer(j job, t store.Turn, b began) (fin store.Finished, err
 		result = "stopped"
 		return c.store(j, t, c.reply(t, text, true, &spent), "stopped")
 	case c.work.Err() != nil:
-		c.log.Warn("shutdown time is up: abandoning a reply", "seq", t.Seq)
+		c.log.WarnContext(ctx, "shutdown time is up: abandoning a reply", "seq", t.Seq)
 		c.w.metrics.turns.WithLabelValues("abandoned").Inc()
 		return store.Finished{}, c.work.Err()
 	case err != nil:
@@ -396,7 +396,7 @@ func (c *consumer) refuse(j job, t store.Turn) (store.Finished, error) {
 // error event, the session goes on with its next message, and the request goes to chat:dead.
 func (c *consumer) fail(j job, t store.Turn, err error, attempts int, took time.Duration) (store.Finished, error) {
 	desc := llm.Describe(err)
-	c.log.Error("the model failed past its retries; the user gets an error", "seq", t.Seq, "attempts", attempts, "took", took, "err", err)
+	c.log.ErrorContext(turnContext(t), "the model failed past its retries; the user gets an error", "seq", t.Seq, "attempts", attempts, "took", took, "err", err)
 	ev := chat.ErrorEvent(chat.CodeModelError, "The model could not answer this message: "+desc+". Please try again.", t.Message.ID)
 	fin, ferr := c.finish(j, t, nil, ev)
 	if ferr != nil {
@@ -417,7 +417,7 @@ func (c *consumer) fail(j job, t store.Turn, err error, attempts int, took time.
 // history readers skip what they cannot decode.) It returns again, unless that finish
 // acknowledged the request (acked) or Redis refused it (deadLettered).
 func (c *consumer) skipDamaged(j job, t store.Turn, cause error) outcome {
-	c.log.Error("a pending message is damaged; skipping it", "request", j.e.ID, "seq", t.Seq, "err", cause)
+	c.log.ErrorContext(j.ctx, "a pending message is damaged; skipping it", "request", j.e.ID, "seq", t.Seq, "err", cause)
 	ev := chat.ErrorEvent(chat.CodeModelError, "This message could not be read, so it was not answered.", t.Message.ID)
 	// Whatever happens, give the lease back: the request begins its next turn afresh.
 	defer c.release(t)
@@ -446,7 +446,7 @@ func (c *consumer) skipDamaged(j job, t store.Turn, cause error) outcome {
 func (c *consumer) skipPoison(j job, t store.Turn) (o outcome, skipped bool) {
 	why := fmt.Sprintf("delivered %d times (worker.max_deliveries %d): every worker that took it died or panicked on it",
 		j.e.Deliveries, c.w.opt.MaxDeliveries)
-	c.log.Error("answering a poison request's message with model_error and dead-lettering it", "request", j.e.ID, "seq", t.Seq, "why", why)
+	c.log.ErrorContext(j.ctx, "answering a poison request's message with model_error and dead-lettering it", "request", j.e.ID, "seq", t.Seq, "why", why)
 	ev := chat.ErrorEvent(chat.CodeModelError, "This message could not be answered.", t.Message.ID)
 	defer c.release(t)
 	fin, err := c.finish(j, t, nil, ev)
@@ -467,7 +467,7 @@ func (c *consumer) skipPoison(j job, t store.Turn) (o outcome, skipped bool) {
 }
 
 func (c *consumer) giveUp(j job, refused error) outcome {
-	c.log.Error("Redis refuses to work on the session; dead-lettering the request", "request", j.e.ID, "err", refused)
+	c.log.ErrorContext(j.ctx, "Redis refuses to work on the session; dead-lettering the request", "request", j.e.ID, "err", refused)
 	c.deadLetter(store.DeadLetter{
 		Partition: j.e.Partition, RequestID: j.e.ID, Fields: j.e.Fields,
 		Error: "Redis refused to work on the session: " + refused.Error(), Consumer: c.name,
@@ -490,7 +490,7 @@ func (c *consumer) finish(j job, t store.Turn, reply *chat.Message, ev chat.Even
 		var err error
 		fin, err = c.st.FinishTurnAck(ctx, t, reply, ev, ref)
 		if fin.Unsettled != nil {
-			c.log.Warn("counting the turn's usage failed", "seq", t.Seq, "err", fin.Unsettled)
+			c.log.WarnContext(turnContext(t), "counting the turn's usage failed", "seq", t.Seq, "err", fin.Unsettled)
 		}
 		if t.User != "" {
 			// The user's usage was settled beside the first try (or failed to be): never twice.
@@ -507,7 +507,7 @@ func (c *consumer) finish(j job, t store.Turn, reply *chat.Message, ev chat.Even
 		case errors.Is(err, store.ErrLeaseLost), errors.Is(err, store.ErrSessionNotFound), store.IsRefused(err):
 			return retry.Stop(err)
 		}
-		c.log.Warn("storing a turn failed", "seq", t.Seq, "try", try, "err", err)
+		c.log.WarnContext(turnContext(t), "storing a turn failed", "seq", t.Seq, "try", try, "err", err)
 		return err
 	})
 	endSpan(span, err)

@@ -33,4 +33,9 @@
 //
 // The memory guard (memguard.go): above Options.RedisMemoryHigh of Redis's maxmemory, sampled
 // every second in the background, new sessions and new messages are refused, not kept.
+//
+// Tracing (trace.go): with Options.Tracer, a socket message is a span of the client's trace
+// (the frame's or the upgrade's traceparent) whose send's traceparent goes with the message to
+// the worker, and writing a reply's first delta and its message to a socket is a span of the
+// reply's trace; chatbot_web_delivery_seconds times every such write.
 package web

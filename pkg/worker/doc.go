@@ -20,4 +20,9 @@
 // Shutdown (ctx cancelled): stop reading, let in-flight replies finish for ShutdownTimeout,
 // then abandon the rest: their leases are released and their requests handed back (made idle
 // enough to be taken over at once), not acknowledged.
+//
+// Tracing (trace.go): with Options.Tracer, each delivery of a request is an attempt span (after
+// its queue wait) in the trace of the request entry's traceparent, each turn a span in its
+// message's trace, with the begin, every model call and the finish beneath it; the turn's
+// events carry its traceparent to serve. Without one nothing of tracing is done or written.
 package worker

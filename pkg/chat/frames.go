@@ -215,7 +215,10 @@ func decodeClientFrame(data []byte) (Command, error) {
 		if c.Msg != "" {
 			return Command{}, errBad("regenerate takes no msg: it answers the last message again")
 		}
-		return Command{Type: CmdRegenerate, ClientID: c.ClientID}, nil
+		if len(c.Traceparent) > MaxTraceparentBytes {
+			c.Traceparent = ""
+		}
+		return Command{Type: CmdRegenerate, ClientID: c.ClientID, Traceparent: c.Traceparent}, nil
 	default:
 		return Command{}, errBad("unknown type: want message, stop or regenerate")
 	}

@@ -99,7 +99,7 @@ func FuzzDecodeMessage(f *testing.F) {
 func TestRegenerationEntry(t *testing.T) {
 	t.Parallel()
 	human := `{"id":"h1","role":"human","msg":"hi","timestamp":"2025-01-02T03:04:05Z","client_id":"c1"}`
-	head, err := chat.RegenerationHead("r1", "c2")
+	head, err := chat.RegenerationHead("r1", "c2", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,22 +18,26 @@ var ErrRegeneration = errors.New("a regeneration, not a message")
 // turn failed and it has none). The send step writes it (store.Store.Regenerate), the worker
 // answers it like a message.
 type Regeneration struct {
-	ID       string          `json:"regenerate"` // the command's id (its ack's)
-	ClientID string          `json:"client_id,omitempty"`
-	Replaces string          `json:"replaces,omitempty"`
-	Message  json.RawMessage `json:"message"` // as stored in the history
+	ID       string `json:"regenerate"` // the command's id (its ack's)
+	ClientID string `json:"client_id,omitempty"`
+	// Traceparent is the W3C traceparent of the span that queued it (as Message.Traceparent).
+	Traceparent string          `json:"traceparent,omitempty"`
+	Replaces    string          `json:"replaces,omitempty"`
+	Message     json.RawMessage `json:"message"` // as stored in the history
 }
 
 // IsRegeneration reports whether a pending entry is a Regeneration.
 func IsRegeneration(raw []byte) bool { return bytes.HasPrefix(raw, []byte(RegenerationPrefix)) }
 
 // RegenerationHead is the start of the pending entry of the regenerate command id, up to the
-// fields the store's script adds from the history (replaces, message) and the closing brace.
-func RegenerationHead(id, clientID string) (string, error) {
+// fields the store's script adds from the history (replaces, message) and the closing brace;
+// traceparent is "" for none.
+func RegenerationHead(id, clientID, traceparent string) (string, error) {
 	b, err := Marshal(struct {
-		ID       string `json:"regenerate"`
-		ClientID string `json:"client_id,omitempty"`
-	}{id, clientID})
+		ID          string `json:"regenerate"`
+		ClientID    string `json:"client_id,omitempty"`
+		Traceparent string `json:"traceparent,omitempty"`
+	}{id, clientID, traceparent})
 	if err != nil {
 		return "", err
 	}

@@ -22,12 +22,19 @@ var regenerateScript = sessionScript("regenerate.lua")
 // limits.messages_per_minute (and, with lim.User, the user's limit). The ack event carries the
 // id of the message answered again (reply_to) and of the reply replaced (replaces).
 func (s *Store) Regenerate(ctx context.Context, token, id, clientID string, lim SendLimits) (Sent, error) {
+	return s.RegenerateTraced(ctx, token, id, clientID, "", lim)
+}
+
+// RegenerateTraced is Regenerate with the W3C traceparent of the span that asks (serve's,
+// when it traces; "" for none): the pending entry and the request entry carry it, as a
+// message's do (Send).
+func (s *Store) RegenerateTraced(ctx context.Context, token, id, clientID, traceparent string, lim SendLimits) (Sent, error) {
 	if lim.User != "" {
 		if err := s.touchUser(ctx, lim.User, s.keys.UserMessages(lim.User), token, lim.MessagesPerMinutePerUser, false); err != nil {
 			return Sent{}, err
 		}
 	}
-	head, err := chat.RegenerationHead(id, clientID)
+	head, err := chat.RegenerationHead(id, clientID, traceparent)
 	if err != nil {
 		return Sent{}, err
 	}
@@ -41,7 +48,7 @@ func (s *Store) Regenerate(ctx context.Context, token, id, clientID string, lim 
 	}
 	status, rest, err := reply(s.evalSessionKeys(ctx, regenerateScript, token, more, head,
 		strings.TrimSuffix(string(ack), "}"), id, clientID, strconv.Itoa(lim.MessagesPerMinute),
-		strconv.Itoa(s.opt.StreamMaxLen), token))
+		strconv.Itoa(s.opt.StreamMaxLen), token, traceparent))
 	if err != nil {
 		return Sent{}, fmt.Errorf("regenerate: %w", err)
 	}
@@ -64,5 +71,5 @@ func (s *Store) Regenerate(ctx context.Context, token, id, clientID string, lim 
 	default:
 		return Sent{}, fmt.Errorf("regenerate: unexpected reply %q", status)
 	}
-	return out, s.Enqueue(ctx, token, out.Seq)
+	return out, s.enqueue(ctx, token, out.Seq, traceparent)
 }

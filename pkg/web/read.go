@@ -163,12 +163,14 @@ func (sock *socket) regenerate(cmd chat.Command) bool {
 	if sock.limited(cmd.ClientID) {
 		return true
 	}
+	ctx, cmdSpan, sendSpan := sock.startMessage(cmd)
 	start := time.Now()
-	_, err := srv.st.Regenerate(context.Background(), sock.token, uuid.NewString(), cmd.ClientID, store.SendLimits{
+	sent, err := srv.st.RegenerateTraced(ctx, sock.token, uuid.NewString(), cmd.ClientID, telemetry.Traceparent(ctx), store.SendLimits{
 		MessagesPerMinute: srv.opt.MessagesPerMinute,
 		User:              sock.user, MessagesPerMinutePerUser: srv.opt.MessagesPerMinutePerUser,
 	})
 	srv.met.enqueue.Observe(time.Since(start).Seconds())
+	endMessage(cmdSpan, sendSpan, sent, err)
 	switch {
 	case err == nil:
 	case errors.Is(err, store.ErrSessionNotFound):

@@ -24,9 +24,10 @@ import (
 
 // Span names of the web tier.
 const (
-	spanMessage = "chat.message" // a user message frame, received to queued
-	spanSend    = "chat.send"    // the send script (and the request stream entry)
-	spanDeliver = "chat.deliver" // an event of a reply written to one socket
+	spanMessage = "chat.message"    // a user message frame, received to queued
+	spanRegen   = "chat.regenerate" // a regenerate command, received to queued
+	spanSend    = "chat.send"       // the send script (and the request stream entry)
+	spanDeliver = "chat.deliver"    // an event of a reply written to one socket
 )
 
 // upgradeTrace is the span context of the traceparent header of a WebSocket upgrade (the
@@ -46,6 +47,10 @@ func upgradeTrace(r *http.Request, tracing bool) trace.SpanContext {
 // (the frame's traceparent, else the upgrade's), and the send's beneath it. ctx carries the
 // send's span; the caller ends both (endMessage). Nil spans with tracing off.
 func (sock *socket) startMessage(cmd chat.Command) (context.Context, trace.Span, trace.Span) {
+	name := spanMessage
+	if cmd.Type == chat.CmdRegenerate {
+		name = spanRegen
+	}
 	tr := sock.srv.opt.Tracer
 	ctx := context.Background()
 	if tr == nil {
@@ -56,7 +61,7 @@ func (sock *socket) startMessage(cmd chat.Command) (context.Context, trace.Span,
 	} else if sock.trace.IsValid() {
 		ctx = trace.ContextWithRemoteSpanContext(ctx, sock.trace)
 	}
-	ctx, msg := tr.Start(ctx, spanMessage, trace.WithSpanKind(trace.SpanKindServer),
+	ctx, msg := tr.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(attribute.String("chat.session", tokenHash(sock.token)), attribute.Int("chat.message.bytes", len(cmd.Msg))))
 	ctx, send := tr.Start(ctx, spanSend, trace.WithSpanKind(trace.SpanKindClient))
 	return ctx, msg, send

@@ -183,3 +183,46 @@ func named(spans []sdktrace.ReadOnlySpan, name string) []sdktrace.ReadOnlySpan {
 
 func traceOf(tp string) string { return strings.Split(tp, "-")[1] }
 func spanOf(tp string) string  { return strings.Split(tp, "-")[2] }
+
+// A regenerate command joins the client's trace as a message does: chat.regenerate, the send
+// beneath it, whose traceparent the pending regeneration keeps.
+func TestRegenerateSpans(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		rec := tracetest.NewSpanRecorder()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+		t.Cleanup(func() { tp.Shutdown(context.Background()) })
+		e := setup(t, b, web.Options{Tracer: tp.Tracer("test")}, store.Options{})
+		sess := e.session()
+		if _, err := e.st.Send(e.ctx, sess.Token, chat.Message{ID: "m1", Role: chat.RoleHuman, Msg: "one", Timestamp: time.Now().UTC()}, store.SendLimits{MaxPending: 8, MessagesPerMinute: 60}); err != nil {
+			t.Fatal(err)
+		}
+		turn, _, err := e.st.BeginTurn(e.ctx, sess.Token, "w", 10, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reply := chat.Message{ID: "r1", Role: chat.RoleBot, Msg: "echo", Timestamp: time.Now().UTC(), ReplyTo: "m1"}
+		if _, err := e.st.FinishTurn(e.ctx, turn, &reply, chat.MessageEvent(reply)); err != nil {
+			t.Fatal(err)
+		}
+		c := e.dial(tokenQuery(sess, "stream=1"))
+		c.send(`{"type":"regenerate","traceparent":"` + frameTP + `"}`)
+		c.nextOf(chat.FrameAck)
+		var regens, sends []sdktrace.ReadOnlySpan
+		storetest.Eventually(t, wait, "the regenerate's spans", func() bool {
+			spans := rec.Ended()
+			regens, sends = named(spans, "chat.regenerate"), named(spans, "chat.send")
+			return len(regens) == 1 && len(sends) == 1
+		})
+		if got := regens[0].Parent(); got.SpanID().String() != spanOf(frameTP) || sends[0].Parent().SpanID() != regens[0].SpanContext().SpanID() {
+			t.Errorf("chat.regenerate's parent %s, want the frame's; chat.send's %s, want chat.regenerate", got.SpanID(), sends[0].Parent().SpanID())
+		}
+		turn, _, err = e.st.BeginTurn(e.ctx, sess.Token, "w", 10, 5*time.Second)
+		if err != nil || turn.Regen == nil {
+			t.Fatalf("%+v %v, want the regeneration", turn, err)
+		}
+		sc := sends[0].SpanContext()
+		if want := "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-01"; turn.Regen.Traceparent != want {
+			t.Errorf("the pending regeneration carries %q, want the send's %s", turn.Regen.Traceparent, want)
+		}
+	})
+}

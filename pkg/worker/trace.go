@@ -83,7 +83,11 @@ func (c *consumer) startTurn(j job, t *store.Turn, b began) (context.Context, tr
 	parent := trace.ContextWithSpanContext(c.work, trace.SpanContextFromContext(j.ctx))
 	var links []trace.Link
 	attempt := trace.SpanContextFromContext(j.ctx)
-	if mt := t.Message.Traceparent; mt != "" {
+	mt := t.Message.Traceparent
+	if t.Regen != nil {
+		mt = t.Regen.Traceparent
+	}
+	if mt != "" {
 		mctx := telemetry.Join(c.work, mt)
 		if sc := trace.SpanContextFromContext(mctx); sc.IsValid() && sc.TraceID() != attempt.TraceID() {
 			parent = mctx

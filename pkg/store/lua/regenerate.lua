@@ -20,16 +20,27 @@ local cid = ARGV[8]                  -- its client_id, '' for none
 local per_minute = tonumber(ARGV[9]) -- limits.messages_per_minute
 local reqs_max = ARGV[10]            -- REQS's max length (XADD MAXLEN ~)
 local token = ARGV[11]               -- the session's token
+local trace = ARGV[12]               -- the W3C traceparent the request carries, '' for none (tracing off)
 
 -- Names Go shares (lua_test.go checks each equals the pkg/chat constant its comment names).
 local ACK = 'ack'         -- chat.FrameAck: the type of the event that acknowledges a command
 local REQ_TOKEN = 'token' -- chat.ReqFieldToken: a request's session
 local REQ_SEQ = 'seq'     -- chat.ReqFieldSeq: the seq it asks to be answered up to
+local REQ_TRACE = 'traceparent' -- chat.ReqFieldTraceparent: the trace of the command that queued it
 local HUMAN = 'human'     -- chat.RoleHuman: a user message's role
 local BOT = 'bot'         -- chat.RoleBot: a reply's role
 
 -- A client_id's record is the hash field 'c:' .. client_id = "seq id offset" (send.lua's).
 local CID = 'c:'
+
+-- enqueue adds "the session has work up to seq" to REQS, with the trace when there is one.
+local function enqueue(seq)
+  if trace ~= '' then
+    redis.call('XADD', REQS, 'MAXLEN', '~', reqs_max, '*', REQ_TOKEN, token, REQ_SEQ, seq, REQ_TRACE, trace)
+  else
+    redis.call('XADD', REQS, 'MAXLEN', '~', reqs_max, '*', REQ_TOKEN, token, REQ_SEQ, seq)
+  end
+end
 
 local h = redis.call('HMGET', H, 'name', 'seq', 'done', 'last', 'rate', 'rate_end', 'expires', 'lease', 'until', CID .. cid, 'ev_n', 'ev_bytes')
 if not h[1] then return {'expired'} end
@@ -37,9 +48,7 @@ local seq = num(h[2])
 local done = num(h[3])
 if cid ~= '' and h[10] then
   local pseq = num(string.match(h[10], '^%d+'))
-  if pseq > done and REQS then
-    redis.call('XADD', REQS, 'MAXLEN', '~', reqs_max, '*', REQ_TOKEN, token, REQ_SEQ, pseq)
-  end
+  if pseq > done and REQS then enqueue(pseq) end
   return {'dup', h[10], done}
 end
 if seq > done then return {'busy'} end
@@ -82,5 +91,5 @@ if cid ~= '' then put(f, CID .. cid, seq .. ' ' .. regen_id .. ' ' .. off) end
 slide(h[7], f)
 redis.call('HSET', H, unpack(f))
 if (h[8] or '') ~= '' and num(h[9]) > NOW then return {'ok', seq, off, 0} end
-if REQS then redis.call('XADD', REQS, 'MAXLEN', '~', reqs_max, '*', REQ_TOKEN, token, REQ_SEQ, seq) end
+if REQS then enqueue(seq) end
 return {'ok', seq, off, 1}

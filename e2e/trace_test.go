@@ -30,7 +30,7 @@ import (
 func TestE2ETrace(t *testing.T) {
 	t.Parallel()
 	rcv := oteltest.New(t)
-	d := deploy(t, shape{single: true, serves: 1, works: 1, replicas: 1, echoDelay: 2 * time.Second, env: env{
+	d := deploy(t, shape{single: true, serves: 1, works: 1, replicas: 1, echoDelay: 3 * time.Second, env: env{
 		"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.URL,
 		"OTEL_BSP_SCHEDULE_DELAY":     "50",
 	}})
@@ -98,6 +98,9 @@ func TestE2ETrace(t *testing.T) {
 	}
 	if _, ok := model.Attrs["gen_ai.response.time_to_first_token"].(float64); !ok {
 		t.Errorf("model call has no time to first token: %v", model.Attrs)
+	}
+	if attempt.Attrs["chat.outcome"] != "answered" {
+		t.Errorf("attempt outcome %v, want answered", attempt.Attrs["chat.outcome"])
 	}
 	if turn.Attrs["chat.result"] != "answered" {
 		t.Errorf("turn result %v, want answered", turn.Attrs["chat.result"])

@@ -53,6 +53,23 @@ func (c *consumer) startAttempt(ctx context.Context, e store.RequestEntry, req c
 			attribute.String("chat.consumer", c.name), attribute.String("chat.session", chat.TokenTag(req.Token))))
 }
 
+// outcomeNames name the outcomes on an attempt's span (chat.outcome). process never returns
+// again: an attempt that ends with it panicked.
+var outcomeNames = map[outcome]string{again: "panicked", stopped: "handed_back", answered: "answered", acked: "answered",
+	requeued: "requeued", covered: "covered", gone: "gone", deadLettered: "dead_lettered", newer: "newer"}
+
+// endAttempt ends an attempt's span with how it ended (chat.outcome).
+func endAttempt(span trace.Span, o outcome) {
+	if span == nil {
+		return
+	}
+	span.SetAttributes(attribute.String("chat.outcome", outcomeNames[o]))
+	if o == again {
+		span.SetStatus(codes.Error, "panicked")
+	}
+	span.End()
+}
+
 func minTime(a, b time.Time) time.Time {
 	if a.After(b) {
 		return b

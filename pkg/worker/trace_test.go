@@ -96,6 +96,11 @@ func TestTurnSpans(t *testing.T) {
 		if l := turn2.Links(); len(l) != 1 || l[0].SpanContext.SpanID() != attempt.SpanContext().SpanID() {
 			t.Errorf("the second turn's links %v, want the attempt", l)
 		}
+		for _, kv := range attempt.Attributes() {
+			if kv.Key == "chat.outcome" && kv.Value.AsString() != "answered" {
+				t.Errorf("the attempt's outcome %s, want answered", kv.Value.AsString())
+			}
+		}
 		for _, name := range []string{"chat.begin_turn", "chat m", "chat.finish_turn"} {
 			isChild(t, one(name, trace1), turn1.SpanContext().SpanID().String())
 		}

@@ -124,7 +124,7 @@ func (c *consumer) handle(e store.RequestEntry, read time.Time) {
 // A session whose data Redis refuses to work with (store.IsRefused: a key of the wrong type, a
 // damaged entry) would hold the request forever: after maxRefusals refusals in a row, or one
 // refused finish, the request is dead-lettered and acknowledged.
-func (c *consumer) process(e store.RequestEntry, read time.Time) outcome {
+func (c *consumer) process(e store.RequestEntry, read time.Time) (o outcome) {
 	req, err := chat.DecodeRequest(e.Fields)
 	if errors.Is(err, chat.ErrNewerRequest) {
 		c.log.Warn("leaving a request of a newer format for a newer worker (a rolling deploy?)",
@@ -137,9 +137,7 @@ func (c *consumer) process(e store.RequestEntry, read time.Time) outcome {
 		return deadLettered
 	}
 	ctx, span := c.startAttempt(c.work, e, req, read)
-	if span != nil {
-		defer span.End()
-	}
+	defer func() { endAttempt(span, o) }()
 	if e.Deliveries > 1 {
 		c.log.InfoContext(ctx, "working on a request taken over from a consumer that stopped", "request", e.ID, "deliveries", e.Deliveries)
 	}

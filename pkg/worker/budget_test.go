@@ -115,8 +115,11 @@ func TestBudgetParallelTurnsOvershootByAReservation(t *testing.T) {
 		for _, tok := range toks {
 			var h []chat.Message
 			storetest.Eventually(t, 30*time.Second, "the message answered or refused", func() bool {
-				h = e.history(tok)
+				// The events first: the step that writes the reply's event writes the history too,
+				// so a history read after them has the reply (read before, it could miss it: an answered
+				// turn was counted as refused, seen once in a make test on the cluster).
 				evs := e.events(tok)
+				h = e.history(tok)
 				return len(ofType(evs, chat.FrameMessage))+len(ofType(evs, chat.FrameError)) == 1
 			})
 			if len(h) == 2 {

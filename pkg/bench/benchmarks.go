@@ -284,8 +284,8 @@ func cpuOf(r *Result) cpuFigures {
 	f := cpuFigures{Busy: jqNumber(math.Round(c.MachineBusy * 100))}
 	if c.Cores != nil {
 		others := math.Round((c.MachineBusy*float64(c.NumCPU)-sum(c.Cores))*100) / 100
-		if others < 0 {
-			others = 0 // jq's `if . < 0 then 0`: a -0 stays -0
+		if others <= 0 {
+			others = 0 // never "-0" (a rounded -0.001)
 		}
 		f.Others = jqNumber(others)
 	}

@@ -188,10 +188,9 @@ type llmRow struct {
 	Name                                          string
 	Turns, RedisCPU, AppCPU, Commands, Bytes      string
 	FirstP50, FirstP99, MemPerReply, MemX, Deltas string
-	// SocketCPU and SocketMem are the serve's per streaming socket: ms of CPU per second, and
-	// KiB of heap and stacks over those of a fresh serve with the idle scenario's few sockets.
-	SocketCPU, SocketMem string
-	printed              string
+	// SocketCPU is the serve's CPU per streaming socket, in ms per second.
+	SocketCPU string
+	printed   string
 }
 
 // cpuFigures is what a scenario's CPU sample says, formatted.
@@ -484,13 +483,6 @@ func compareOld(dir string, env map[string]string, load map[string]*Result) *old
 func llmRows(dir string, env map[string]string) ([]llmRow, error) {
 	var rows []llmRow
 	names := strings.Fields(env["llm_windows"])
-	// The serve's heap and stacks with a few idle sockets, started afresh (the idle scenario):
-	// what a streaming socket's memory is counted from.
-	var idle IdleResult
-	base := int64(-1)
-	if err := readJSON(filepath.Join(dir, "idle.json"), &idle); err == nil && idle.Base.HeapInuse > 0 && idle.Base.StackInuse > 0 {
-		base = idle.Base.HeapInuse + idle.Base.StackInuse
-	}
 	if _, err := os.Stat(filepath.Join(dir, "llm-old.json")); err == nil {
 		names = append(names, "old")
 	}
@@ -509,12 +501,9 @@ func llmRows(dir string, env map[string]string) ([]llmRow, error) {
 		}
 		row := llmRow{Name: name, Turns: fmt.Sprintf("%.1f", r.TurnsPerSec), printed: string(printed),
 			RedisCPU: "n/a", AppCPU: "n/a", Commands: "n/a", Bytes: "n/a", FirstP50: "n/a", FirstP99: "n/a",
-			MemPerReply: "n/a", MemX: "n/a", Deltas: "n/a", SocketCPU: "n/a", SocketMem: "n/a"}
+			MemPerReply: "n/a", MemX: "n/a", Deltas: "n/a", SocketCPU: "n/a"}
 		if c, ok := r.CPU.Cores["serve"]; ok && r.Sessions > 0 {
 			row.SocketCPU = fmt.Sprintf("%.2f", 1000*c/float64(r.Sessions))
-		}
-		if base >= 0 && r.ServeHeapStack > 0 && r.Sessions > 0 {
-			row.SocketMem = fmt.Sprintf("%.1f", float64(max(r.ServeHeapStack-base, 0))/float64(r.Sessions)/1024)
 		}
 		tokens := float64(r.Tokens)
 		if tokens > 0 {

@@ -98,7 +98,7 @@ func TestWriteBenchmarksOldAndLLM(t *testing.T) {
 		write(name, Result{TurnsPerSec: tps, Turns: 100, CPU: CPUUse{Cores: map[string]float64{"redis": 0.5}}})
 	}
 	for _, w := range []string{"0ms", "50ms", "old"} {
-		write("llm-"+w, Result{Sessions: 200, ServeHeapStack: testIdleBase + 200*40*1024, TurnsPerSec: 80, DurationSec: 10, Tokens: 80000, WindowReplies: 800, ReplyBytes: 800 * 500, Replies: 1000,
+		write("llm-"+w, Result{Sessions: 200, TurnsPerSec: 80, DurationSec: 10, Tokens: 80000, WindowReplies: 800, ReplyBytes: 800 * 500, Replies: 1000,
 			ModelFirstTokenMs: 25, FirstDelta: &Summary{N: 10, P50: 30, P99: 40},
 			CPU:    CPUUse{Cores: map[string]float64{"redis": 0.1, "serve": 0.1, "work": 0.2}},
 			Redis:  &RedisUse{Commands: 160000, NetBytes: 8e6, MemoryBytes: 1e6},
@@ -116,8 +116,8 @@ func TestWriteBenchmarksOldAndLLM(t *testing.T) {
 		"| throughput, closed loop (turns/s) |",
 		"## Streams at LLM scale",
 		// 0.1 cores x 10 s / 80,000 tokens x 1,000; 2 commands and 100 B a token; 1,000 B a reply, 2x its 500 B.
-		// serve: 0.1 cores over 200 sockets; 40 KiB a socket over the idle scenario's base.
-		"| worker.delta_interval 50ms | 80.0 | 0.0125 | 2.00 | 100 | 0.0375 | 5.0 / 15.0 | 1000 (2.0×) | 20.0 | 0.50, 40.0 |",
+		// serve: 0.1 cores over 200 sockets.
+		"| worker.delta_interval 50ms | 80.0 | 0.0125 | 2.00 | 100 | 0.0375 | 5.0 / 15.0 | 1000 (2.0×) | 20.0 | 0.50 |",
 		"| the previous binary (main abc, its defaults) |",
 		"### 6. Streams at LLM scale: worker.delta_interval 0ms",
 	} {
@@ -170,7 +170,3 @@ func TestWriteBenchmarksNoDeltas(t *testing.T) {
 	}
 	t.Fatal("no target 5 row")
 }
-
-// testIdleBase is the serve's heap and stacks with the idle scenario's few sockets in
-// testdata/run/idle.json.
-const testIdleBase = 13323468

@@ -70,10 +70,6 @@ type Result struct {
 	Replies    int64     `json:"replies"`
 	// WindowReplies is how many replies arrived in the window (Tokens' replies).
 	WindowReplies int64 `json:"window_replies"`
-	// ServeHeapStack is the serve's heap and goroutine stacks in use at the window's end
-	// (go_memstats_heap_inuse_bytes + go_memstats_stack_inuse_bytes of its /metrics), 0 when
-	// they could not be read: with the sessions' sockets all busy, what they cost it.
-	ServeHeapStack int64 `json:"serve_heap_stack_bytes,omitempty"`
 	// ModelFirstTokenMs is the model's own time to its first token (ModelFirstToken).
 	ModelFirstTokenMs float64 `json:"model_first_token_ms,omitempty"`
 	// RoundTrips is what MONITOR saw, with RedisMonitor.
@@ -172,9 +168,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		rec.addError("client_behind", paced(ctx, sessions, o.Rate, start, rec.to))
 	} else {
 		closedLoop(ctx, sessions, o.Pipeline, rec.to)
-	}
-	if m, err := scrape(ctx, c.api, metricsURL(c), "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes"); err == nil {
-		res.ServeHeapStack = int64(m["go_memstats_heap_inuse_bytes"] + m["go_memstats_stack_inuse_bytes"])
 	}
 	select {
 	case from := <-cpuFrom:

@@ -69,23 +69,12 @@ func TestJQNumber(t *testing.T) {
 // per-token table.
 func TestWriteBenchmarksOldAndLLM(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	entries, err := os.ReadDir("testdata/run")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join("testdata/run", e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Name() == "run.env" {
+	dir := copyRun(t, func(name string, b []byte) []byte {
+		if name == "run.env" {
 			b = append(b, "llm_windows='0ms 50ms'\nold_bin='main abc'\n"...)
 		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+		return b
+	})
 	write := func(name string, r Result) {
 		b, _ := json.Marshal(r)
 		if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644); err != nil {
@@ -134,28 +123,18 @@ func TestWriteBenchmarksOldAndLLM(t *testing.T) {
 // measured, not as met on zero samples (before: "met" with "0 deltas" and a p99 of 0).
 func TestWriteBenchmarksNoDeltas(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	entries, err := os.ReadDir("testdata/run")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join("testdata/run", e.Name()))
-		if err != nil {
+	dir := copyRun(t, func(name string, b []byte) []byte {
+		if name != "streaming.json" {
+			return b
+		}
+		var r map[string]any
+		if err := json.Unmarshal(b, &r); err != nil {
 			t.Fatal(err)
 		}
-		if e.Name() == "streaming.json" {
-			var r map[string]any
-			if err := json.Unmarshal(b, &r); err != nil {
-				t.Fatal(err)
-			}
-			r["delta_delivery"] = map[string]any{"n": 0, "mean_ms": 0, "p50_ms": 0, "p90_ms": 0, "p99_ms": 0, "max_ms": 0}
-			b, _ = json.Marshal(r)
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+		r["delta_delivery"] = map[string]any{"n": 0, "mean_ms": 0, "p50_ms": 0, "p90_ms": 0, "p99_ms": 0, "max_ms": 0}
+		b, _ = json.Marshal(r)
+		return b
+	})
 	var got bytes.Buffer
 	if err := WriteBenchmarks(&got, dir, Machine{Cores: 2, Time: time.Now()}); err != nil {
 		t.Fatal(err)
@@ -169,4 +148,25 @@ func TestWriteBenchmarksNoDeltas(t *testing.T) {
 		}
 	}
 	t.Fatal("no target 5 row")
+}
+
+// copyRun copies testdata/run into a new directory, each file through edit (name, contents),
+// and returns the directory.
+func copyRun(t *testing.T, edit func(name string, b []byte) []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	entries, err := os.ReadDir("testdata/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("testdata/run", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), edit(e.Name(), b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

@@ -10,6 +10,7 @@ import (
 	"chatbot/pkg/chat"
 	"chatbot/pkg/store"
 	"chatbot/pkg/store/storetest"
+	"chatbot/pkg/telemetry/oteltest"
 	"chatbot/pkg/web"
 
 	"github.com/coder/websocket"
@@ -171,15 +172,7 @@ func TestNoTracerNoTraceparent(t *testing.T) {
 	})
 }
 
-func named(spans []sdktrace.ReadOnlySpan, name string) []sdktrace.ReadOnlySpan {
-	var out []sdktrace.ReadOnlySpan
-	for _, s := range spans {
-		if s.Name() == name {
-			out = append(out, s)
-		}
-	}
-	return out
-}
+var named = oteltest.RecordedNamed
 
 func traceOf(tp string) string { return strings.Split(tp, "-")[1] }
 func spanOf(tp string) string  { return strings.Split(tp, "-")[2] }

@@ -9,6 +9,7 @@ import (
 	"chatbot/pkg/chat"
 	"chatbot/pkg/llm"
 	"chatbot/pkg/store/storetest"
+	"chatbot/pkg/telemetry/oteltest"
 
 	"github.com/google/uuid"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -149,15 +150,7 @@ func sendTraced(t *testing.T, e *env, tok, text, traceparent string) {
 	}
 }
 
-func named(spans []sdktrace.ReadOnlySpan, name string) []sdktrace.ReadOnlySpan {
-	var out []sdktrace.ReadOnlySpan
-	for _, s := range spans {
-		if s.Name() == name {
-			out = append(out, s)
-		}
-	}
-	return out
-}
+var named = oteltest.RecordedNamed
 
 func isChild(t *testing.T, s sdktrace.ReadOnlySpan, parent string) {
 	t.Helper()

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	"google.golang.org/protobuf/proto"
@@ -186,6 +187,18 @@ func Named(spans []Span, name string) []Span {
 	var out []Span
 	for _, s := range spans {
 		if s.Name == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// RecordedNamed is the spans of the given name among those an in-process recorder
+// (tracetest.SpanRecorder) ended: Named for tests that trace without a receiver.
+func RecordedNamed(spans []sdktrace.ReadOnlySpan, name string) []sdktrace.ReadOnlySpan {
+	var out []sdktrace.ReadOnlySpan
+	for _, s := range spans {
+		if s.Name() == name {
 			out = append(out, s)
 		}
 	}

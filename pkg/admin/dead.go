@@ -84,7 +84,7 @@ var ErrNoDeadLetter = errors.New("no such dead letter")
 
 func deadView(e store.RequestEntry, now time.Time) DeadLetterView {
 	f := e.Fields
-	at := store.IDTime(e.ID)
+	at := chat.IDTime(e.ID)
 	v := DeadLetterView{
 		ID: e.ID, Time: at, Age: age(now, at), Error: f[store.DeadFieldError], Consumer: f[store.DeadFieldConsumer],
 		Stream: f[store.DeadFieldStream], Request: f[store.DeadFieldRequestID], Message: f[store.DeadFieldMessageID],
@@ -291,7 +291,7 @@ func PlanPurge(ctx context.Context, st *store.Store, ids []string, olderThan tim
 		return PurgePlan{}, err
 	}
 	plan := PurgePlan{IDs: []string{}}
-	old := func(id string) bool { return olderThan <= 0 || now.Sub(store.IDTime(id)) >= olderThan }
+	old := func(id string) bool { return olderThan <= 0 || now.Sub(chat.IDTime(id)) >= olderThan }
 	if len(ids) > 0 {
 		for _, id := range ids {
 			e, ok, err := st.DeadLetter(ctx, id)

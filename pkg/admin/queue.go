@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"chatbot/pkg/chat"
 	"chatbot/pkg/store"
 )
 
@@ -64,10 +65,10 @@ func Queue(ctx context.Context, st *store.Store) (QueueView, error) {
 			Lag: p.Lag, Pending: p.Pending, Consumers: []ConsumerView{},
 		}
 		if p.OldestWaiting != "" {
-			pv.OldestWaitingAge = age(now, store.IDTime(p.OldestWaiting))
+			pv.OldestWaitingAge = age(now, chat.IDTime(p.OldestWaiting))
 		}
 		if p.OldestPending != "" {
-			pv.OldestPendingAge = age(now, store.IDTime(p.OldestPending))
+			pv.OldestPendingAge = age(now, chat.IDTime(p.OldestPending))
 		}
 		for _, c := range p.Consumers {
 			pv.Consumers = append(pv.Consumers, ConsumerView{Name: c.Name, Pending: c.Pending, Idle: Duration(c.Idle), Inactive: Duration(c.Inactive)})

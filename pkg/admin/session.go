@@ -135,7 +135,7 @@ func Session(ctx context.Context, st *store.Store, token string, events int) (Se
 		})
 	}
 	for _, e := range s.Events {
-		at := store.IDTime(e.ID)
+		at := chat.IDTime(e.ID)
 		v.LastEvents = append(v.LastEvents, EventView{Offset: e.ID, Type: e.Type, Time: at, Age: age(now, at), Summary: summarize(e)})
 	}
 	for k, val := range s.Fields {

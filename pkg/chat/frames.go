@@ -123,6 +123,15 @@ type Command struct {
 // upgrade): a W3C traceparent of version 00 has 55.
 const MaxTraceparentBytes = 128
 
+// boundedTraceparent is tp, or "" when it is longer than MaxTraceparentBytes: a trace is
+// never worth refusing a message for.
+func boundedTraceparent(tp string) string {
+	if len(tp) > MaxTraceparentBytes {
+		return ""
+	}
+	return tp
+}
+
 // maxJSONDepth bounds how deeply a JSON command may nest.
 const maxJSONDepth = 8
 
@@ -159,9 +168,7 @@ func decodeMessageCommandFast(data []byte) (c Command, ok bool) {
 		if c.Traceparent, ok = p.str(); !ok {
 			return c, false
 		}
-		if len(c.Traceparent) > MaxTraceparentBytes {
-			c.Traceparent = ""
-		}
+		c.Traceparent = boundedTraceparent(c.Traceparent)
 	}
 	if !p.lit("}") || p.i != len(data) || strings.TrimSpace(c.Msg) == "" {
 		return c, false
@@ -194,6 +201,7 @@ func decodeClientFrame(data []byte) (Command, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return Command{}, errBad("trailing data after the JSON object")
 	}
+	c.Traceparent = boundedTraceparent(c.Traceparent)
 	switch c.Type {
 	case CmdMessage:
 		if len(c.ClientID) > MaxClientIDBytes {
@@ -201,9 +209,6 @@ func decodeClientFrame(data []byte) (Command, error) {
 		}
 		if strings.TrimSpace(c.Msg) == "" {
 			return Command{}, ErrEmptyMessage
-		}
-		if len(c.Traceparent) > MaxTraceparentBytes {
-			c.Traceparent = "" // never worth refusing a message for
 		}
 		return c, nil
 	case CmdStop:
@@ -214,9 +219,6 @@ func decodeClientFrame(data []byte) (Command, error) {
 		}
 		if c.Msg != "" {
 			return Command{}, errBad("regenerate takes no msg: it answers the last message again")
-		}
-		if len(c.Traceparent) > MaxTraceparentBytes {
-			c.Traceparent = ""
 		}
 		return Command{Type: CmdRegenerate, ClientID: c.ClientID, Traceparent: c.Traceparent}, nil
 	default:

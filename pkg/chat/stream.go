@@ -4,6 +4,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Fields of a chat:{T}:out entry: the frame type and its JSON body without the offset (the
@@ -57,11 +58,7 @@ func DecodeRequest(fields map[string]string) (Request, error) {
 	if err != nil || seq <= 0 {
 		return Request{}, ErrBadRequest
 	}
-	tp := fields[ReqFieldTraceparent]
-	if len(tp) > MaxTraceparentBytes {
-		tp = ""
-	}
-	return Request{Token: tok, Seq: seq, Traceparent: tp}, nil
+	return Request{Token: tok, Seq: seq, Traceparent: boundedTraceparent(fields[ReqFieldTraceparent])}, nil
 }
 
 // Notification is what a write to chat:{T}:out publishes on the session's channel: the entry's
@@ -109,6 +106,18 @@ func CompareIDs(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// IDTime is the time a stream entry ID ("ms-seq") was made, its milliseconds part; the zero
+// time when id is not an ID. The entries' IDs are Redis's clock: the time a request or an
+// event was added (serve, worker and admin measure waits from it).
+func IDTime(id string) time.Time {
+	ms, _, _ := strings.Cut(id, "-")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n)
 }
 
 func splitID(id string) (uint64, uint64) {

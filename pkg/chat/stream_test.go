@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"chatbot/pkg/chat"
 )
@@ -103,6 +104,23 @@ func TestValidID(t *testing.T) {
 	} {
 		if got := chat.ValidID(id); got != want {
 			t.Errorf("ValidID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}
+
+// IDTime reads the milliseconds of an entry ID; what is not an ID is the zero time.
+func TestIDTime(t *testing.T) {
+	for id, want := range map[string]time.Time{
+		"1717171717171-3": time.UnixMilli(1717171717171),
+		"1717171717171":   time.UnixMilli(1717171717171),
+		"0-1":             time.UnixMilli(0),
+		"":                {},
+		"-1":              {},
+		"abc-1":           {},
+		"-5-1":            {},
+	} {
+		if got := chat.IDTime(id); !got.Equal(want) {
+			t.Errorf("IDTime(%q) = %v, want %v", id, got, want)
 		}
 	}
 }

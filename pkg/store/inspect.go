@@ -274,19 +274,6 @@ func (s *Store) ServerTime(ctx context.Context) (time.Time, error) {
 	return time.Unix(sec, usec*1000), nil
 }
 
-// IDTime is the time a stream entry ID was made (its milliseconds part), zero for "".
-func IDTime(id string) time.Time {
-	if id == "" {
-		return time.Time{}
-	}
-	ms, _, _ := strings.Cut(id, "-")
-	n, err := strconv.ParseInt(ms, 10, 64)
-	if err != nil {
-		return time.Time{}
-	}
-	return time.UnixMilli(n)
-}
-
 // DeadLetters returns up to count entries of chat:dead after the ID after ("" from the
 // oldest), oldest first, and how many the stream holds.
 func (s *Store) DeadLetters(ctx context.Context, after string, count int) ([]RequestEntry, int64, error) {

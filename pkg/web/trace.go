@@ -108,8 +108,8 @@ func (s *socket) delivered(f outFrame, now time.Time) {
 	if f.id == "" || (f.typ != chat.FrameDelta && f.typ != chat.FrameMessage) {
 		return
 	}
-	at, ok := idTime(f.id)
-	if !ok {
+	at := chat.IDTime(f.id)
+	if at.IsZero() {
 		return
 	}
 	if at.After(now) {
@@ -130,17 +130,4 @@ func (s *socket) delivered(f outFrame, now time.Time) {
 		trace.WithTimestamp(at), trace.WithAttributes(attribute.String("chat.frame.type", f.typ), attribute.String("chat.event.id", f.id),
 			attribute.Bool("chat.stream", s.stream)))
 	span.End(trace.WithTimestamp(now))
-}
-
-// idTime is the time in a stream entry ID ("ms-seq").
-func idTime(id string) (time.Time, bool) {
-	var ms int64
-	for i := 0; i < len(id) && id[i] != '-'; i++ {
-		c := id[i]
-		if c < '0' || c > '9' || ms > (1<<62)/10 {
-			return time.Time{}, false
-		}
-		ms = ms*10 + int64(c-'0')
-	}
-	return time.UnixMilli(ms), true
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/coder/websocket"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 const (
@@ -69,10 +68,8 @@ func TestDeliveryHistogram(t *testing.T) {
 // a reply's first delta and its message to a socket are spans of the reply's trace.
 func TestMessageAndDeliverySpans(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
-		rec := tracetest.NewSpanRecorder()
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-		t.Cleanup(func() { tp.Shutdown(context.Background()) })
-		e := setup(t, b, web.Options{Tracer: tp.Tracer("test")}, store.Options{})
+		tracer, rec := oteltest.Recorder(t)
+		e := setup(t, b, web.Options{Tracer: tracer}, store.Options{})
 		sess := e.session()
 		c := dialTraced(t, e, tokenQuery(sess, "stream=1"), upgradeTP)
 		c.send(`{"type":"message","msg":"one"}`)
@@ -181,10 +178,8 @@ func spanOf(tp string) string  { return strings.Split(tp, "-")[2] }
 // beneath it, whose traceparent the pending regeneration keeps.
 func TestRegenerateSpans(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
-		rec := tracetest.NewSpanRecorder()
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-		t.Cleanup(func() { tp.Shutdown(context.Background()) })
-		e := setup(t, b, web.Options{Tracer: tp.Tracer("test")}, store.Options{})
+		tracer, rec := oteltest.Recorder(t)
+		e := setup(t, b, web.Options{Tracer: tracer}, store.Options{})
 		sess := e.session()
 		if _, err := e.st.Send(e.ctx, sess.Token, chat.Message{ID: "m1", Role: chat.RoleHuman, Msg: "one", Timestamp: time.Now().UTC()}, store.SendLimits{MaxPending: 8, MessagesPerMinute: 60}); err != nil {
 			t.Fatal(err)

@@ -41,7 +41,7 @@ func (c *consumer) startAttempt(ctx context.Context, e store.RequestEntry, req c
 		return ctx, nil
 	}
 	parent := telemetry.Join(ctx, req.Traceparent)
-	if at, ok := entryTime(e.ID); ok && e.Deliveries == 1 {
+	if at := chat.IDTime(e.ID); !at.IsZero() && e.Deliveries == 1 {
 		_, wait := tr.Start(parent, spanQueueWait, trace.WithSpanKind(trace.SpanKindConsumer),
 			trace.WithTimestamp(minTime(at, read)),
 			trace.WithAttributes(attribute.String("chat.request.id", e.ID), attribute.Int("chat.partition", e.Partition)))

@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/uuid"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 // The latency histograms are observed once per request read (queue wait) and once per turn
@@ -45,9 +44,7 @@ func TestLatencyHistograms(t *testing.T) {
 // no request) gets a turn in its own trace, linked to the attempt.
 func TestTurnSpans(t *testing.T) {
 	each(t, 1, func(t *testing.T, e *env) {
-		rec := tracetest.NewSpanRecorder()
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-		t.Cleanup(func() { tp.Shutdown(context.Background()) })
+		tracer, rec := oteltest.Recorder(t)
 		tok := e.session()
 		parent := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 		other := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -60,7 +57,7 @@ func TestTurnSpans(t *testing.T) {
 			return llm.Echo{}.Stream(ctx, msgs, onDelta)
 		}}
 		opt := options("w", model)
-		opt.Tracer, opt.ModelName = tp.Tracer("test"), "m"
+		opt.Tracer, opt.ModelName = tracer, "m"
 		e.start(opt)
 		sendTraced(t, e, tok, "one", parent)
 		storetest.Eventually(t, 10*time.Second, "the first turn's model call", func() bool { return model.count() == 1 })

@@ -10,8 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"time"
 
 	"chatbot/pkg/chat"
@@ -77,7 +75,7 @@ func (c *consumer) handle(e store.RequestEntry, read time.Time) {
 		return
 	}
 	defer func() { <-c.slot }()
-	if at, ok := entryTime(e.ID); ok {
+	if at := chat.IDTime(e.ID); !at.IsZero() {
 		c.w.metrics.slotWait.Observe(max(time.Since(at), 0).Seconds())
 		if e.Deliveries == 1 {
 			// A first delivery: one taken over waited for a worker that died as well.
@@ -276,16 +274,6 @@ func (c *consumer) yield(j job, t store.Turn) outcome {
 		c.log.Warn("a request was taken over while held here (keep-alive too late)", "request", j.e.ID)
 	}
 	return requeued
-}
-
-// entryTime is the time in a stream entry ID ("ms-seq"): when the entry was added.
-func entryTime(id string) (time.Time, bool) {
-	msPart, _, _ := strings.Cut(id, "-")
-	ms, err := strconv.ParseInt(msPart, 10, 64)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return time.UnixMilli(ms), true
 }
 
 // answer generates and stores the reply to turn t. A nil error: stored. Otherwise the turn was
@@ -523,8 +511,7 @@ func replyStart(j job, t store.Turn) time.Time {
 	if t.Seq != j.req.Seq && t.Regen == nil && !t.Message.Timestamp.IsZero() {
 		return t.Message.Timestamp
 	}
-	at, _ := entryTime(j.e.ID)
-	return at
+	return chat.IDTime(j.e.ID)
 }
 
 // damaged reports BeginTurn's answer "the lease is yours, but the pending message cannot be

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	"google.golang.org/protobuf/proto"
@@ -191,6 +193,15 @@ func Named(spans []Span, name string) []Span {
 		}
 	}
 	return out
+}
+
+// Recorder is a tracer whose spans stay in memory (rec.Ended()), for tests that trace in
+// process, without a receiver; its provider shuts down when the test ends.
+func Recorder(t testing.TB) (trace.Tracer, *tracetest.SpanRecorder) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	return tp.Tracer("test"), rec
 }
 
 // RecordedNamed is the spans of the given name among those an in-process recorder

@@ -146,5 +146,6 @@ func llmConfig(cfg *config.Config) llm.Config {
 	return llm.Config{
 		Provider: cfg.LLM.Provider, BaseURL: cfg.LLM.BaseURL, APIKey: cfg.LLM.APIKey, Model: cfg.LLM.Model,
 		MaxTokens: cfg.LLM.MaxTokens, Temperature: cfg.LLM.Temperature, EchoDelay: cfg.LLM.EchoDelay,
+		Calls: cfg.Worker.Replicas * cfg.Worker.Concurrency,
 	}
 }

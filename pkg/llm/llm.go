@@ -48,6 +48,10 @@ type Config struct {
 	// HTTPClient makes the openai requests; nil uses a client of its own. Time limits come
 	// from the context of each call (Retry.Timeout), not from the client.
 	HTTPClient *http.Client
+	// Calls is how many calls may run at once (the worker's slots); a client of its own keeps
+	// as many connections to the model's host open between calls, so that a call does not
+	// open a connection (and, over HTTPS, a TLS session) of its own. 0: 100.
+	Calls int
 }
 
 // New builds the model c describes.

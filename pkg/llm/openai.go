@@ -1,20 +1,24 @@
 package llm
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/ssestream"
 )
 
 // OpenAI streams replies from an OpenAI-compatible /v1/chat/completions endpoint.
 type OpenAI struct {
-	svc         openai.ChatCompletionService
+	client      openai.Client // its Options only: the client reads no environment
 	model       string
 	maxTokens   int
 	temperature float64
@@ -33,7 +37,7 @@ func NewOpenAI(c Config) (*OpenAI, error) {
 	}
 	hc := c.HTTPClient
 	if hc == nil {
-		hc = &http.Client{}
+		hc = &http.Client{Transport: modelTransport(c.Calls)}
 	}
 	opts := []option.RequestOption{
 		option.WithBaseURL(strings.TrimSuffix(c.BaseURL, "/") + "/"),
@@ -44,11 +48,25 @@ func NewOpenAI(c Config) (*OpenAI, error) {
 		opts = append(opts, option.WithAPIKey(c.APIKey))
 	}
 	return &OpenAI{
-		svc:         openai.NewChatCompletionService(opts...),
+		client:      openai.Client{Options: opts},
 		model:       c.Model,
 		maxTokens:   c.MaxTokens,
 		temperature: c.Temperature,
 	}, nil
+}
+
+// modelTransport is Go's default transport, but keeping up to calls idle connections to the
+// model's host instead of 2: with more calls than that in flight, most calls would dial (and
+// over HTTPS, shake hands) anew, adding the round trips to every reply's first token, while
+// the connections of the calls just finished closed. Idle connections close after 90 s.
+func modelTransport(calls int) *http.Transport {
+	if calls <= 0 {
+		calls = 100
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 0 // no limit over all hosts; one host is called
+	t.MaxIdleConnsPerHost = calls
+	return t
 }
 
 // Stream implements Model with a streamed chat completion (server-sent events). A stream that
@@ -78,18 +96,43 @@ func (o *OpenAI) Stream(ctx context.Context, msgs []Message, onDelta func(string
 			params.Messages = append(params.Messages, openai.UserMessage(m.Content))
 		}
 	}
-	stream := o.svc.NewStreaming(ctx, params)
-	defer stream.Close()
+	// The request goes through the SDK (headers, the key, API errors as *openai.Error); the
+	// reply's events are decoded here, into the few fields the worker reads: the SDK's own
+	// decoding of every chunk into its full type was most of a worker's CPU per token.
+	var res *http.Response
+	if err := o.client.Post(ctx, "chat/completions", params, &res, option.WithJSONSet("stream", true)); err != nil {
+		if ctx.Err() != nil {
+			return "", context.Cause(ctx)
+		}
+		return "", fmt.Errorf("chat completion: %w", err)
+	}
+	events := ssestream.NewDecoder(res)
+	defer events.Close()
 	var (
 		sb       strings.Builder
 		finished bool
+		c        chunk
 	)
-	for stream.Next() {
-		chunk := stream.Current()
-		if u := chunk.Usage; u.PromptTokens > 0 || u.CompletionTokens > 0 {
+	for events.Next() {
+		ev := events.Event()
+		if bytes.HasPrefix(ev.Data, doneEvent) {
+			// The end of the body too (a chunked body's last chunk), so the connection goes
+			// back to the pool rather than closed with the body unread.
+			_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 4<<10))
+			break
+		}
+		c = chunk{}
+		if err := json.Unmarshal(ev.Data, &c); err != nil {
+			return sb.String(), fmt.Errorf("chat completion: a chunk: %w", err)
+		}
+		if len(c.Error) > 0 && !bytes.Equal(c.Error, jsonNull) {
+			return sb.String(), fmt.Errorf("chat completion: %w", &ssestream.StreamError{
+				Message: "received error while streaming: " + string(c.Error), Event: ev})
+		}
+		if u := c.Usage; u != nil && (u.PromptTokens > 0 || u.CompletionTokens > 0) {
 			reportUsage(ctx, Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens})
 		}
-		for _, ch := range chunk.Choices {
+		for _, ch := range c.Choices {
 			if ch.Index != 0 {
 				continue
 			}
@@ -104,7 +147,7 @@ func (o *OpenAI) Stream(ctx context.Context, msgs []Message, onDelta func(string
 			}
 		}
 	}
-	if err := stream.Err(); err != nil {
+	if err := events.Err(); err != nil {
 		if ctx.Err() != nil {
 			return sb.String(), context.Cause(ctx)
 		}
@@ -118,3 +161,24 @@ func (o *OpenAI) Stream(ctx context.Context, msgs []Message, onDelta func(string
 	}
 	return sb.String(), nil
 }
+
+// chunk is what Stream reads of a chat.completion.chunk event (or of an error event).
+type chunk struct {
+	Choices []struct {
+		Index int `json:"index"`
+		Delta struct {
+			Content string `json:"content"`
+		} `json:"delta"`
+		FinishReason string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *struct {
+		PromptTokens     int64 `json:"prompt_tokens"`
+		CompletionTokens int64 `json:"completion_tokens"`
+	} `json:"usage"`
+	Error json.RawMessage `json:"error"`
+}
+
+var (
+	doneEvent = []byte("[DONE]")
+	jsonNull  = []byte("null")
+)

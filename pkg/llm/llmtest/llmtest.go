@@ -6,6 +6,7 @@ package llmtest
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -43,6 +44,7 @@ type Server struct {
 	mu       sync.Mutex
 	handler  Handler
 	requests []Request
+	conns    int // connections accepted
 }
 
 // New starts a server answering with h (nil: Echo) and stops it when the test ends.
@@ -52,7 +54,15 @@ func New(t testing.TB, h Handler) *Server {
 	if s.handler == nil {
 		s.handler = Echo
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.mu.Lock()
+			s.conns++
+			s.mu.Unlock()
+		}
+	}
+	s.srv.Start()
 	s.URL = s.srv.URL + "/v1"
 	t.Cleanup(s.srv.Close)
 	return s
@@ -70,6 +80,13 @@ func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Request(nil), s.requests...)
+}
+
+// Conns is how many connections the server has accepted so far.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {

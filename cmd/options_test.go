@@ -166,6 +166,7 @@ func TestOptionsFromConfig(t *testing.T) {
 		{"llm", llmConfig(cfg), llm.Config{
 			Provider: "openai", BaseURL: "http://10.0.0.2:8000/v1", APIKey: "sk-test", Model: "m",
 			MaxTokens: 24, Temperature: 0.5, EchoDelay: 26 * time.Millisecond,
+			Calls: 2 * 21, // worker.replicas × worker.concurrency
 		}},
 	} {
 		if !reflect.DeepEqual(c.got, c.want) {

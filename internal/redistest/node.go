@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -277,6 +278,31 @@ func (n *Node) PID() int {
 // text: arrays as their elements joined by newlines. It gives up after 3s.
 func (n *Node) Do(ctx context.Context, args ...string) (string, error) {
 	return n.admin.do(ctx, args...)
+}
+
+// Calls is how many times the node has run the commands named (lower case, "evalsha"; INFO
+// commandstats, commands run by scripts included), or every command but INFO when none is
+// named.
+func (n *Node) Calls(ctx context.Context, cmds ...string) (int, error) {
+	out, err := n.Do(ctx, "INFO", "commandstats")
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, line := range strings.Split(out, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
+		name = strings.TrimPrefix(name, "cmdstat_")
+		if !ok || name == "info" || (len(cmds) > 0 && !slices.Contains(cmds, name)) {
+			continue
+		}
+		calls, _, _ := strings.Cut(rest, ",")
+		c, err := strconv.Atoi(calls)
+		if err != nil {
+			return 0, fmt.Errorf("INFO commandstats: %q", line)
+		}
+		total += c
+	}
+	return total, nil
 }
 
 // Info is field of an INFO section ("" when absent or the node does not answer).

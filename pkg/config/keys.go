@@ -53,7 +53,7 @@ var Keys = []Key{
 	{"worker.shutdown_timeout", defaults.WorkerShutdownTimeout, "time to finish in-flight requests on SIGTERM"},
 	{"worker.max_deliveries", defaults.WorkerMaxDeliveries, "deliveries of one request (a worker crashed or panicked on it each time) before it goes to chat:dead and its message gets model_error"},
 	{"worker.consumer_idle_max", defaults.WorkerConsumerIdleMax, "a consumer of the group idle this long with nothing pending (a dead process's) is removed"},
-	{"worker.delta_interval", defaults.WorkerDeltaInterval, "at most one delta event per reply per interval (text is also sent once 256 bytes wait); 0: every piece of the model's output as it comes"},
+	{"worker.delta_interval", defaults.WorkerDeltaInterval, "one delta event per reply per interval on average (text is also sent once 256 bytes wait); the replies of a work process send theirs at the same instants, so that one Redis step writes many; 0: every piece of the model's output as it comes"},
 	{"worker.metrics_addr", "", "where work serves /metrics, /healthz and /readyz (host:port, e.g. :9091); empty: not served"},
 
 	{"llm.provider", "echo", "echo (offline) or openai (any OpenAI-compatible endpoint)"},

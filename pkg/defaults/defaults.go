@@ -51,7 +51,7 @@ const (
 	WorkerShutdownTimeout = 30 * time.Second
 	WorkerMaxDeliveries   = 5
 	WorkerConsumerIdleMax = time.Hour
-	// WorkerDeltaInterval: at most one delta event per reply per this interval.
+	// WorkerDeltaInterval: one delta event per reply per this interval, on average.
 	WorkerDeltaInterval = 50 * time.Millisecond
 )
 

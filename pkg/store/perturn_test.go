@@ -1,10 +1,13 @@
 package store_test
 
 import (
+	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"chatbot/internal/redistest"
 	"chatbot/pkg/chat"
 	"chatbot/pkg/store"
 	"chatbot/pkg/store/storetest"
@@ -130,4 +133,87 @@ func TestEveryKeyOfASessionExpires(t *testing.T) {
 			t.Fatalf("session: %d messages, %v", len(got.Messages), err)
 		}
 	})
+}
+
+// EmitDeltas writes the deltas of many turns, each under its own lease: a turn whose lease is
+// someone else's, or whose session is gone, gets ErrLeaseLost and writes nothing; the others'
+// deltas are in their streams, announced after the event before them.
+func TestEmitDeltas(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		s, ctx := setup(t, b, store.Options{})
+		var ds []store.Delta
+		for i := range 5 {
+			sess, _ := s.CreateSession(ctx, "a")
+			if _, err := s.Send(ctx, sess.Token, human("one"), lim); err != nil {
+				t.Fatal(err)
+			}
+			turn, _, err := s.BeginTurn(ctx, sess.Token, "w", 10, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch i {
+			case 1:
+				turn.Holder = "another attempt"
+			case 3:
+				if _, err := s.DeleteSession(ctx, sess.Token); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ds = append(ds, store.Delta{Turn: turn, Event: chat.Event{Type: chat.FrameDelta, ReplyTo: turn.Message.ID, Text: "text " + strconv.Itoa(i)}})
+		}
+		s.EmitDeltas(ctx, ds)
+		for i, d := range ds {
+			if i == 1 || i == 3 {
+				if !errors.Is(d.Err, store.ErrLeaseLost) || d.ID != "" {
+					t.Fatalf("delta %d, lease not its own or session gone: %q %v, want ErrLeaseLost", i, d.ID, d.Err)
+				}
+				continue
+			}
+			if d.Err != nil {
+				t.Fatalf("delta %d: %v", i, d.Err)
+			}
+			evs, err := s.ReadEvents(ctx, d.Turn.Token, "", 10)
+			if err != nil || len(evs) != 2 || evs[1].ID != d.ID || evs[1].Type != chat.FrameDelta || !strings.Contains(string(evs[1].Body), `"text `+strconv.Itoa(i)+`"`) {
+				t.Fatalf("delta %d (%s): events %+v %v", i, d.ID, evs, err)
+			}
+			if last, _ := s.LastEventID(ctx, d.Turn.Token); last != d.ID {
+				t.Fatalf("delta %d: last event %s, want %s", i, last, d.ID)
+			}
+		}
+		if evs, _ := s.ReadEvents(ctx, ds[1].Turn.Token, "", 10); len(evs) != 1 {
+			t.Fatalf("a delta was written without the lease: %+v", evs)
+		}
+	})
+}
+
+// On a single Redis, the deltas of many turns cost one script step (up to 64 a step), not one
+// each. Counted on a Redis of this test's own (INFO commandstats).
+func TestEmitDeltasInOneStep(t *testing.T) {
+	node := redistest.NewNode(t, redistest.Options{Name: "deltas"})
+	s, ctx := setup(t, storetest.Backend{Name: "single", URL: "redis://" + node.Addr() + "/0"}, store.Options{})
+	var ds []store.Delta
+	for range 101 {
+		sess, _ := s.CreateSession(ctx, "a")
+		if _, err := s.Send(ctx, sess.Token, human("one"), lim); err != nil {
+			t.Fatal(err)
+		}
+		turn, _, err := s.BeginTurn(ctx, sess.Token, "w", 10, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, store.Delta{Turn: turn, Event: chat.Event{Type: chat.FrameDelta, ReplyTo: turn.Message.ID, Text: "x"}})
+	}
+	s.EmitDeltas(ctx, ds[:1]) // the script loaded (the first EVALSHA of a script is refused)
+	ds = ds[1:]
+	before := commands(t, node, "evalsha", "eval")
+	s.EmitDeltas(ctx, ds)
+	steps := commands(t, node, "evalsha", "eval") - before
+	for i, d := range ds {
+		if d.Err != nil || d.ID == "" {
+			t.Fatalf("delta %d: %q %v", i, d.ID, d.Err)
+		}
+	}
+	if steps != 2 {
+		t.Fatalf("100 deltas written in %d script steps, want 2 (64 a step)", steps)
+	}
 }

@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -151,62 +150,12 @@ func TestTraceparentCostsNoCommand(t *testing.T) {
 }
 
 // commands is the number of commands node has run (INFO commandstats), the INFO calls of
-// this count excluded.
-func commands(t *testing.T, node *redistest.Node) int {
+// this count excluded; with names, of those commands only.
+func commands(t *testing.T, node *redistest.Node, names ...string) int {
 	t.Helper()
-	out, err := node.Do(context.Background(), "INFO", "commandstats")
+	n, err := node.Calls(context.Background(), names...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for _, line := range strings.Split(out, "\n") {
-		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
-		if !ok || name == "cmdstat_info" {
-			continue
-		}
-		calls, _, _ := strings.Cut(rest, ",")
-		c, _ := strconv.Atoi(calls)
-		n += c
-	}
 	return n
-}
-
-// A regenerate command's traceparent goes into its pending entry and its request entry, as a
-// message's does; the regenerated turn is stored as usual.
-func TestRegenerateCarriesTraceparent(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
-		s, ctx := setup(t, b, store.Options{Partitions: 1})
-		sess, _ := s.CreateSession(ctx, "a")
-		if _, err := s.Send(ctx, sess.Token, human("one"), lim); err != nil {
-			t.Fatal(err)
-		}
-		turn, _, err := s.BeginTurn(ctx, sess.Token, "w1", 10, 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		reply, ev := botReply(turn, "echo: one")
-		if _, err := s.FinishTurn(ctx, turn, reply, ev); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.RegenerateTraced(ctx, sess.Token, "r1", "c1", traceparent, lim); err != nil {
-			t.Fatal(err)
-		}
-		reqs := requestFields(t, ctx, s)
-		if len(reqs) != 2 || reqs[1][chat.ReqFieldTraceparent] != traceparent {
-			t.Fatalf("request entries %v, want the second with traceparent %s", reqs, traceparent)
-		}
-		turn, _, err = s.BeginTurn(ctx, sess.Token, "w1", 10, 5*time.Second)
-		if err != nil || turn.Regen == nil || turn.Regen.Traceparent != traceparent || turn.Regen.Replaces != reply.ID {
-			t.Fatalf("regenerated turn %+v %v, want the regeneration with traceparent %s", turn.Regen, err, traceparent)
-		}
-		again, ev := botReply(turn, "echo again: one")
-		if _, err := s.FinishTurn(ctx, turn, again, ev); err != nil {
-			t.Fatal(err)
-		}
-		rdb := s.Client()
-		hist, err := rdb.Do(ctx, rdb.B().Lrange().Key(s.Keys().Messages(sess.Token)).Start(0).Stop(-1).Build()).AsStrSlice()
-		if err != nil || len(hist) != 2 || !strings.Contains(hist[1], again.ID) || strings.Contains(strings.Join(hist, ""), "traceparent") {
-			t.Fatalf("history %v %v, want the message and the new reply, no traceparent", hist, err)
-		}
-	})
 }

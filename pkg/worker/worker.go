@@ -69,8 +69,9 @@ type Options struct {
 	History int
 	// Retry is the model call's time limit and retries (llm.timeout, llm.max_retries).
 	Retry llm.Retry
-	// DeltaInterval (worker.delta_interval) coalesces the model's output into delta events: at
-	// most one per interval per reply (and by size, DeltaBytes), so a reply costs Redis a
+	// DeltaInterval (worker.delta_interval) coalesces the model's output into delta events:
+	// one per interval per reply on average, on a grid every reply of the Worker shares so that
+	// their deltas are written together (and by size, DeltaBytes), so a reply costs Redis a
 	// bounded number of writes per second whatever the model's rate. Default
 	// defaults.WorkerDeltaInterval; NoDeltaInterval: every piece is written as it comes.
 	DeltaInterval time.Duration
@@ -171,6 +172,7 @@ type Worker struct {
 	metrics *metrics
 	nonce   string        // unique to this Worker: holders never repeat across processes
 	attempt atomic.Uint64 // numbers the holders of this Worker
+	deltas  *deltaWriter  // writes the deltas of every reply of the Worker
 }
 
 // New checks opt, fills in its defaults and registers the metrics.
@@ -184,7 +186,8 @@ func New(opt Options) (*Worker, error) {
 	}
 	b := make([]byte, 4)
 	rand.Read(b)
-	return &Worker{opt: opt, st: opt.Store, log: opt.Logger, metrics: m, nonce: hex.EncodeToString(b)}, nil
+	return &Worker{opt: opt, st: opt.Store, log: opt.Logger, metrics: m, nonce: hex.EncodeToString(b),
+		deltas: &deltaWriter{st: opt.Store}}, nil
 }
 
 // Options are the options in use, defaults filled in.

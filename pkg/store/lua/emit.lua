@@ -8,6 +8,7 @@ local holder = ARGV[5] -- the worker attempt writing, '' to write outside any le
 local typ = ARGV[6]    -- the event's frame type
 local body = ARGV[7]   -- the event's JSON body, without the offset
 
+if holder ~= '' and typ == EV_DELTA then return emit_delta(holder, body) end
 local h = redis.call('HMGET', H, 'name', 'last', 'lease', 'ev_n', 'ev_bytes')
 if not h[1] then return false end
 if holder ~= '' and h[3] ~= holder then return false end

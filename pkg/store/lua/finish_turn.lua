@@ -92,15 +92,11 @@ if n - base >= PEND_BATCH then
 elseif not h[6] then
   put(f, 'base', base)
 end
--- The turn's deltas go before its event is counted: they leave 'ev_n'.
-local events = h[9]
-if #ARGV >= FIRST then
-  local gone = redis.call('XDEL', OUT, unpack(ARGV, FIRST))
-  if events then events = num(events) - gone end
-end
+-- The turn's deltas (counted in neither 'ev_n' nor 'ev_bytes') go before its event.
+if #ARGV >= FIRST then redis.call('XDEL', OUT, unpack(ARGV, FIRST)) end
 local off = emit(typ, body, h[4])
 put(f, 'last', off)
-count_event(f, typ, body, events, h[10])
+count_event(f, typ, body, h[9], h[10])
 local more = 0
 if num(h[3]) > n then more = 1 else put(f, 'lease', '') end
 slide(h[7], f)

@@ -46,10 +46,23 @@ local function emit(typ, body, last)
   return id
 end
 
+-- emit_delta writes a delta event of holder's turn, only while holder has the lease, and
+-- returns its ID, or false (the session is gone or the lease is someone else's). A lease
+-- holder's delta is counted in neither 'ev_n' nor 'ev_bytes': the step that stores its reply
+-- deletes it (one written outside a lease, emit.lua, is counted like any other event).
+-- emit_deltas.lua calls it for many sessions in turn, H, OUT and CHAN set to each one's.
+local function emit_delta(holder, body)
+  local h = redis.call('HMGET', H, 'name', 'last', 'lease')
+  if not h[1] or h[3] ~= holder then return false end
+  local id = emit(EV_DELTA, body, h[2])
+  redis.call('HSET', H, 'last', id)
+  return id
+end
+
 -- Stored bytes per session (session.history_max_bytes, session.events_max_bytes): the hash's
--- 'hist_bytes' is the bytes of the history's entries, 'ev_n' the events in OUT and 'ev_bytes'
--- the bytes of those but deltas (type and body: the reply that ends a turn deletes its deltas,
--- so they never add up). The scripts that add entries count them and drop the oldest when over
+-- 'hist_bytes' is the bytes of the history's entries, 'ev_n' the events in OUT but the deltas
+-- of replies in progress, and 'ev_bytes' the bytes of those but deltas (type and body: the
+-- reply that ends a turn deletes its deltas, so they never add up). The scripts that add entries count them and drop the oldest when over
 -- a cap, in the same step and the same HMGET and HSET: no round trip, no command more, and a
 -- read of the oldest entries only when some are dropped.
 

@@ -1,0 +1,17 @@
+-- emit_deltas.lua (Store.EmitDeltas, turn.go): write the delta events of many turns in one
+-- step, each only while its turn's holder has the lease (emit_delta, prelude.lua). On a single
+-- Redis only: the sessions' keys are on any slot.
+-- Returns, in order, each delta's event ID, or false where the session is gone or the lease is
+-- someone else's.
+--
+-- KEYS[1..4] and ARGV[1..4]: the first delta's session's, named in prelude.lua. Its own KEYS
+-- and ARGV, for each delta i from 0: KEYS[5 + 2i] and KEYS[6 + 2i], its session's hash and
+-- event stream; ARGV[5 + 3i], ARGV[6 + 3i] and ARGV[7 + 3i], its session's notify channel,
+-- the worker attempt writing, and the event's JSON body. The prelude's H, OUT and CHAN are set
+-- to each delta's session in turn: emit_delta writes to them.
+local ids = {}
+for i = 0, (#KEYS - 6) / 2 do
+  H, OUT, CHAN = KEYS[5 + 2 * i], KEYS[6 + 2 * i], ARGV[5 + 3 * i]
+  ids[i + 1] = emit_delta(ARGV[6 + 3 * i], ARGV[7 + 3 * i])
+end
+return ids

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"strings"
@@ -135,6 +136,20 @@ func TestEveryKeyOfASessionExpires(t *testing.T) {
 	})
 }
 
+// begunTurn is the turn of a new session's first message, begun by holder "w".
+func begunTurn(t *testing.T, s *store.Store, ctx context.Context) store.Turn {
+	t.Helper()
+	sess, _ := s.CreateSession(ctx, "a")
+	if _, err := s.Send(ctx, sess.Token, human("one"), lim); err != nil {
+		t.Fatal(err)
+	}
+	turn, _, err := s.BeginTurn(ctx, sess.Token, "w", 10, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return turn
+}
+
 // EmitDeltas writes the deltas of many turns, each under its own lease: a turn whose lease is
 // someone else's, or whose session is gone, gets ErrLeaseLost and writes nothing; the others'
 // deltas are in their streams, announced after the event before them.
@@ -143,19 +158,12 @@ func TestEmitDeltas(t *testing.T) {
 		s, ctx := setup(t, b, store.Options{})
 		var ds []store.Delta
 		for i := range 5 {
-			sess, _ := s.CreateSession(ctx, "a")
-			if _, err := s.Send(ctx, sess.Token, human("one"), lim); err != nil {
-				t.Fatal(err)
-			}
-			turn, _, err := s.BeginTurn(ctx, sess.Token, "w", 10, 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
+			turn := begunTurn(t, s, ctx)
 			switch i {
 			case 1:
 				turn.Holder = "another attempt"
 			case 3:
-				if _, err := s.DeleteSession(ctx, sess.Token); err != nil {
+				if _, err := s.DeleteSession(ctx, turn.Token); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -193,14 +201,7 @@ func TestEmitDeltasInOneStep(t *testing.T) {
 	s, ctx := setup(t, storetest.Backend{Name: "single", URL: "redis://" + node.Addr() + "/0"}, store.Options{})
 	var ds []store.Delta
 	for range 101 {
-		sess, _ := s.CreateSession(ctx, "a")
-		if _, err := s.Send(ctx, sess.Token, human("one"), lim); err != nil {
-			t.Fatal(err)
-		}
-		turn, _, err := s.BeginTurn(ctx, sess.Token, "w", 10, 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
+		turn := begunTurn(t, s, ctx)
 		ds = append(ds, store.Delta{Turn: turn, Event: chat.Event{Type: chat.FrameDelta, ReplyTo: turn.Message.ID, Text: "x"}})
 	}
 	s.EmitDeltas(ctx, ds[:1]) // the script loaded (the first EVALSHA of a script is refused)

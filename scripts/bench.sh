@@ -125,6 +125,9 @@ RP=${REDIS_URL##*:}
 RP=${RP%%/*}
 REDIS_PID=$(redis-cli -p "$RP" info server | tr -d '\r' | sed -n 's/^process_id://p')
 redis_version=$(redis-cli -p "$RP" info server | tr -d '\r' | sed -n 's/^redis_version://p')
+# As the bundled Redis runs (docker-compose.yml, deploy/kubernetes/redis.yaml; docs/DEPLOY.md).
+STREAM_NODE_MAX_BYTES=1024
+redis-cli -p "$RP" config set stream-node-max-bytes "$STREAM_NODE_MAX_BYTES" >/dev/null
 
 # --- reference: XADD on the same Redis, before anything else runs ----------------------
 log "reference: redis-benchmark XADD"

@@ -192,6 +192,13 @@ func TestComposeRedis(t *testing.T) {
 	if _, err := redisMaxmemory(r.Command); err != nil {
 		t.Errorf("compose redis: %v", err)
 	}
+	// Stream nodes of 1 KB (docs/DEPLOY.md), as the benchmarks measure.
+	if !strings.Contains(strings.Join(r.Command, " "), "--stream-node-max-bytes 1024") {
+		t.Errorf("redis command %v: want --stream-node-max-bytes 1024 (docs/DEPLOY.md)", r.Command)
+	}
+	if !strings.Contains(string(repoFile(t, "scripts/bench.sh")), "\nSTREAM_NODE_MAX_BYTES=1024\n") {
+		t.Error("scripts/bench.sh: want STREAM_NODE_MAX_BYTES=1024, as the bundled Redis runs")
+	}
 	if len(r.Volumes) != 1 || !strings.HasSuffix(r.Volumes[0], ":/data") {
 		t.Errorf("redis volumes %v: want a volume on /data, where the AOF is written", r.Volumes)
 	}

@@ -227,7 +227,7 @@ func TestLuaArgumentsNamed(t *testing.T) {
 // word the script returns ({'word', ...}).
 // libraries are the files of functions that scripts load before their own text (exec.go's
 // sessionScript and luaScript), not scripts of their own.
-var libraries = map[string]bool{"prelude.lua": true, "user_step.lua": true, "usage.lua": true}
+var libraries = map[string]bool{"prelude.lua": true, "user_step.lua": true, "usage.lua": true, "lease.lua": true}
 
 func TestLuaScriptsNextToTheirGo(t *testing.T) {
 	loads := regexp.MustCompile(`(?:sessionScript|luaScript)\("([\w.]+)"[,)]`)

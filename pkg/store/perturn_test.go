@@ -218,3 +218,39 @@ func TestEmitDeltasInOneStep(t *testing.T) {
 		t.Fatalf("100 deltas written in %d script steps, want 2 (64 a step)", steps)
 	}
 }
+
+// RenewLeases renews the leases of many turns, each as RenewLease does: its lease extended, a
+// stop the user asked for reported, a lease someone else holds (or a session gone) lost.
+func TestRenewLeases(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		s, ctx := setup(t, b, store.Options{})
+		var rs []store.Renewal
+		for i := range 4 {
+			turn := begunTurn(t, s, ctx)
+			switch i {
+			case 1:
+				if _, err := s.Stop(ctx, turn.Token); err != nil {
+					t.Fatal(err)
+				}
+			case 2:
+				turn.Holder = "another attempt"
+			case 3:
+				if _, err := s.DeleteSession(ctx, turn.Token); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rs = append(rs, store.Renewal{Turn: turn, Lease: time.Hour})
+		}
+		s.RenewLeases(ctx, rs)
+		if rs[0].Err != nil || rs[0].Stop || rs[1].Err != nil || !rs[1].Stop ||
+			!errors.Is(rs[2].Err, store.ErrLeaseLost) || !errors.Is(rs[3].Err, store.ErrLeaseLost) {
+			t.Fatalf("renewed %+v", rs)
+		}
+		// The renewed lease now runs for an hour: another attempt finds the session busy for
+		// about that long (begun with a lease of 5s).
+		_, st, err := s.BeginTurn(ctx, rs[0].Turn.Token, "w2", 10, time.Second)
+		if err != nil || st != store.TurnBusy {
+			t.Fatalf("begin by another attempt: %v %v, want busy", st, err)
+		}
+	})
+}

@@ -127,8 +127,11 @@ func (s *Store) BeginTurn(ctx context.Context, token, holder string, historyN in
 	return t, TurnReady, nil
 }
 
-// Safe to repeat: it extends the same lease.
-var renewScript = repeatableScript(sessionScript("renew_lease.lua"))
+// Safe to repeat: they extend the same leases.
+var (
+	renewScript  = repeatableScript(sessionScript("renew_lease.lua", "lease.lua"))
+	renewsScript = repeatableScript(sessionScript("renew_leases.lua", "lease.lua"))
+)
 
 // RenewLease extends the lease of a turn being worked on. It reports whether the user asked
 // to stop it; ErrLeaseLost when the lease is no longer the turn's.
@@ -141,6 +144,83 @@ func (s *Store) RenewLease(ctx context.Context, t Turn, lease time.Duration) (st
 		return false, ErrLeaseLost
 	}
 	return arr[1] == 1, nil
+}
+
+// Renewal is a turn's lease to renew for Lease more, for RenewLeases; Stop and Err are what
+// renewing it gave (as RenewLease's).
+type Renewal struct {
+	Turn  Turn
+	Lease time.Duration
+	Stop  bool
+	Err   error
+}
+
+// RenewLeases renews the leases of many turns (rs, a turn each, in any sessions), each as
+// RenewLease does, and sets each one's Stop or Err: on a single Redis up to stepMax in one
+// script, on a cluster each in its own (inSteps).
+func (s *Store) RenewLeases(ctx context.Context, rs []Renewal) {
+	if !s.oneNode {
+		inSteps(len(rs), 1, func(lo, _ int) {
+			r := &rs[lo]
+			r.Stop, r.Err = s.RenewLease(ctx, r.Turn, r.Lease)
+		})
+		return
+	}
+	inSteps(len(rs), stepMax, func(lo, hi int) { s.renewLeases(ctx, rs[lo:hi]) })
+}
+
+func (s *Store) renewLeases(ctx context.Context, rs []Renewal) {
+	keys := make([]string, 0, len(rs))
+	args := make([]string, 0, 3*len(rs))
+	for i := range rs {
+		if !chat.ValidToken(rs[i].Turn.Token) {
+			stepFailed(rs, func(r *Renewal, err error) { r.Err = err }, ErrSessionNotFound)
+			return
+		}
+		keys = append(keys, s.keys.Session(rs[i].Turn.Token))
+		args = append(args, rs[i].Turn.Holder, ms(rs[i].Lease.Milliseconds()), strconv.FormatInt(rs[i].Turn.Seq, 10))
+	}
+	arr, err := s.evalSessionKeys(ctx, renewsScript, rs[0].Turn.Token, keys, args...).ToArray()
+	if err == nil && len(arr) != len(rs) {
+		err = fmt.Errorf("%d results for %d leases", len(arr), len(rs))
+	}
+	if err != nil {
+		stepFailed(rs, func(r *Renewal, err error) { r.Err = err }, fmt.Errorf("renew leases: %w", err))
+		return
+	}
+	for i, a := range arr {
+		held, err := a.AsIntSlice()
+		switch {
+		case err != nil:
+			rs[i].Err = fmt.Errorf("renew leases: %w", err)
+		case len(held) != 2 || held[0] != 1:
+			rs[i].Err = ErrLeaseLost
+		default:
+			rs[i].Stop = held[1] == 1
+		}
+	}
+}
+
+// stepMax bounds what one step of EmitDeltas or RenewLeases writes: Redis runs nothing else
+// while a script runs (a few µs an item).
+const stepMax = 64
+
+// inSteps calls step for [lo, hi) runs of at most size of n items, all at once (rueidis
+// pipelines concurrent commands on a connection: they go out together), and waits for them.
+func inSteps(n, size int, step func(lo, hi int)) {
+	var wg sync.WaitGroup
+	for lo := 0; lo < n; lo += size {
+		hi := min(lo+size, n)
+		wg.Go(func() { step(lo, hi) })
+	}
+	wg.Wait()
+}
+
+// stepFailed sets err as the result of every item of a step.
+func stepFailed[T any](items []T, set func(*T, error), err error) {
+	for i := range items {
+		set(&items[i], err)
+	}
 }
 
 // EmitDelta writes an event (a delta) of the turn, only while the lease is the turn's.
@@ -159,38 +239,23 @@ type Delta struct {
 
 var emitDeltasScript = sessionScript("emit_deltas.lua")
 
-// deltasPerStep bounds the deltas one step of EmitDeltas writes: Redis runs nothing else
-// while a script runs (a few µs a delta).
-const deltasPerStep = 64
-
 // EmitDeltas writes the delta events of many turns (ds, a delta each, in any sessions), each
 // only while its lease is its turn's as EmitDelta does, and sets each one's ID or Err. On a
-// single Redis one script writes up to deltasPerStep of them, which costs Redis a fraction of
-// a script for each; on a cluster each is its own script. The steps run at once: they go out
-// together (rueidis pipelines concurrent commands on a connection).
+// single Redis one script writes up to stepMax of them, which costs Redis a fraction of a
+// script for each; on a cluster each is its own script (inSteps).
 func (s *Store) EmitDeltas(ctx context.Context, ds []Delta) {
-	var wg sync.WaitGroup
 	if !s.oneNode {
-		for i := range ds {
-			d := &ds[i]
-			wg.Go(func() { d.ID, d.Err = s.EmitDelta(ctx, d.Turn, d.Event) })
-		}
-		wg.Wait()
+		inSteps(len(ds), 1, func(lo, _ int) {
+			d := &ds[lo]
+			d.ID, d.Err = s.EmitDelta(ctx, d.Turn, d.Event)
+		})
 		return
 	}
-	for start := 0; start < len(ds); start += deltasPerStep {
-		step := ds[start:min(start+deltasPerStep, len(ds))]
-		wg.Go(func() { s.emitDeltas(ctx, step) })
-	}
-	wg.Wait()
+	inSteps(len(ds), stepMax, func(lo, hi int) { s.emitDeltas(ctx, ds[lo:hi]) })
 }
 
 func (s *Store) emitDeltas(ctx context.Context, ds []Delta) {
-	fail := func(err error) {
-		for i := range ds {
-			ds[i].Err = err
-		}
-	}
+	fail := func(err error) { stepFailed(ds, func(d *Delta, err error) { d.Err = err }, err) }
 	keys := make([]string, 0, 2*len(ds))
 	args := make([]string, 0, 3*len(ds))
 	for _, d := range ds {

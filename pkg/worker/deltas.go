@@ -92,8 +92,8 @@ func (d *deltaSink) take() (string, bool) {
 }
 
 // onGrid is the instant of the grid of every (from the zero time) nearest to t: the replies
-// of a worker send their deltas at the same instants, so that they reach Redis together
-// (deltaWriter). A reply's deltas then go every interval on average, every half to one and a
+// of a worker send their deltas (and renew their leases) at the same instants, so that they
+// reach Redis together (group). A reply's deltas then go every interval on average, every half to one and a
 // half interval apart.
 func onGrid(t time.Time, every time.Duration) time.Time {
 	if every <= 0 {
@@ -102,70 +102,14 @@ func onGrid(t time.Time, every time.Duration) time.Time {
 	return t.Round(every)
 }
 
-// deltaWriter writes the deltas of a worker's replies as a group: a delta waits while a
-// write is in progress, and the next write takes every delta that waited, of any reply, in
-// one store.EmitDeltas (one script step for up to 64 on a single Redis, rather than one
-// each). With the replies' deltas sent on one grid (onGrid), those of the replies in
-// progress go together. The writer is whichever caller found none writing; when it is done,
-// the first one waiting writes the next group.
-type deltaWriter struct {
-	st *store.Store
-
-	mu      sync.Mutex
-	queue   []*deltaWrite
-	writing bool
-}
-
-type deltaWrite struct {
-	d    store.Delta
-	lead bool // set before done closes: this one writes the next group, itself among it
-	done chan struct{}
-}
-
-// write writes the delta ev of turn t (store.EmitDelta's result).
-func (w *deltaWriter) write(ctx context.Context, t store.Turn, ev chat.Event) (string, error) {
-	if err := ctx.Err(); err != nil {
+// send writes one delta (with the deltas of the Worker's other replies waiting to go).
+func (d *deltaSink) send(text string, restart bool) (string, error) {
+	if err := d.c.work.Err(); err != nil {
 		return "", err
 	}
-	me := &deltaWrite{d: store.Delta{Turn: t, Event: ev}, done: make(chan struct{})}
-	w.mu.Lock()
-	w.queue = append(w.queue, me)
-	if w.writing {
-		w.mu.Unlock()
-		<-me.done
-		if !me.lead {
-			return me.d.ID, me.d.Err
-		}
-		w.mu.Lock()
-	}
-	w.writing = true
-	group := w.queue
-	w.queue = nil
-	w.mu.Unlock()
-
-	ds := make([]store.Delta, len(group))
-	for i, g := range group {
-		ds[i] = g.d
-	}
-	// Not cancelled with this caller's context: the group is others' deltas too (the store's
-	// command timeout bounds it).
-	w.st.EmitDeltas(context.WithoutCancel(ctx), ds)
-	for i, g := range group {
-		g.d.ID, g.d.Err = ds[i].ID, ds[i].Err
-		if g != me {
-			close(g.done)
-		}
-	}
-	w.mu.Lock()
-	if len(w.queue) > 0 {
-		next := w.queue[0]
-		next.lead = true
-		close(next.done)
-	} else {
-		w.writing = false
-	}
-	w.mu.Unlock()
-	return me.d.ID, me.d.Err
+	w := d.c.w.deltas.do(d.c.work, store.Delta{Turn: d.t, Event: chat.Event{Type: chat.FrameDelta,
+		ReplyTo: d.t.Message.ID, Text: text, Restart: restart, Traceparent: d.t.Traceparent}})
+	return w.ID, w.Err
 }
 
 // firstDeltaWait is how long the first piece of a reply waits for the rest: a reply the model
@@ -203,7 +147,7 @@ func (d *deltaSink) loop() {
 			text, restart := d.take()
 			last = time.Now()
 			due = onGrid(last.Add(d.every), d.every)
-			id, err := d.c.w.deltas.write(d.c.work, d.t, chat.Event{Type: chat.FrameDelta, ReplyTo: d.t.Message.ID, Text: text, Restart: restart, Traceparent: d.t.Traceparent})
+			id, err := d.send(text, restart)
 			if err == nil {
 				d.ids = append(d.ids, id)
 			}

@@ -22,17 +22,24 @@ func (c *consumer) keepLease(ctx context.Context, t store.Turn, end context.Canc
 	return done
 }
 
-// renewUntil is keepLease's loop.
+// renewUntil is keepLease's loop. It renews on the grid of RenewEvery (onGrid), as the
+// Worker's other replies do, so that their renewals go to Redis together (group).
 func (c *consumer) renewUntil(ctx context.Context, t store.Turn, end context.CancelCauseFunc) {
-	tick := time.NewTicker(c.w.opt.RenewEvery)
-	defer tick.Stop()
+	every := c.w.opt.RenewEvery
+	timer := time.NewTimer(time.Until(onGrid(time.Now().Add(every), every)))
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-timer.C:
 		}
-		stop, err := c.st.RenewLease(ctx, t, c.w.opt.Lease)
+		timer.Reset(time.Until(onGrid(time.Now().Add(every), every)))
+		r := c.w.renew.do(ctx, store.Renewal{Turn: t, Lease: c.w.opt.Lease})
+		stop, err := r.Stop, r.Err
+		if ctx.Err() != nil {
+			return
+		}
 		switch {
 		case errors.Is(err, store.ErrLeaseLost):
 			end(store.ErrLeaseLost)

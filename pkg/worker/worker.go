@@ -170,9 +170,10 @@ type Worker struct {
 	st      *store.Store
 	log     *slog.Logger
 	metrics *metrics
-	nonce   string        // unique to this Worker: holders never repeat across processes
-	attempt atomic.Uint64 // numbers the holders of this Worker
-	deltas  *deltaWriter  // writes the deltas of every reply of the Worker
+	nonce   string                // unique to this Worker: holders never repeat across processes
+	attempt atomic.Uint64         // numbers the holders of this Worker
+	deltas  *group[store.Delta]   // writes the deltas of every reply of the Worker
+	renew   *group[store.Renewal] // renews the leases of every reply of the Worker
 }
 
 // New checks opt, fills in its defaults and registers the metrics.
@@ -187,7 +188,8 @@ func New(opt Options) (*Worker, error) {
 	b := make([]byte, 4)
 	rand.Read(b)
 	return &Worker{opt: opt, st: opt.Store, log: opt.Logger, metrics: m, nonce: hex.EncodeToString(b),
-		deltas: &deltaWriter{st: opt.Store}}, nil
+		deltas: &group[store.Delta]{write: opt.Store.EmitDeltas},
+		renew:  &group[store.Renewal]{write: opt.Store.RenewLeases}}, nil
 }
 
 // Options are the options in use, defaults filled in.

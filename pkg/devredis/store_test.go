@@ -343,3 +343,36 @@ func TestEventsCappedOnMiniredis(t *testing.T) {
 		t.Fatalf("%d events of about 1 KB kept (%v), want those that fit in 4096 bytes", len(evs), err)
 	}
 }
+
+// The steps a worker takes for many replies at once (deltas, lease renewals: one script for
+// many on a single node) run on miniredis: each turn gets its own result.
+func TestWorkerGroupsOnMiniredis(t *testing.T) {
+	t.Parallel()
+	s, _, ctx := open(t, store.Options{})
+	var ds []store.Delta
+	var rs []store.Renewal
+	for i := range 3 {
+		sess, _ := s.CreateSession(ctx, "a")
+		if _, err := s.Send(ctx, sess.Token, human("hi", ""), lim); err != nil {
+			t.Fatal(err)
+		}
+		turn, _, err := s.BeginTurn(ctx, sess.Token, "w", 10, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 2 {
+			turn.Holder = "another attempt"
+		}
+		ds = append(ds, store.Delta{Turn: turn, Event: chat.Event{Type: chat.FrameDelta, ReplyTo: turn.Message.ID, Text: "x"}})
+		rs = append(rs, store.Renewal{Turn: turn, Lease: time.Minute})
+	}
+	s.EmitDeltas(ctx, ds)
+	s.RenewLeases(ctx, rs)
+	for i := range 3 {
+		lost := i == 2
+		if errors.Is(ds[i].Err, store.ErrLeaseLost) != lost || errors.Is(rs[i].Err, store.ErrLeaseLost) != lost ||
+			(!lost && (ds[i].Err != nil || ds[i].ID == "" || rs[i].Err != nil || rs[i].Stop)) {
+			t.Fatalf("turn %d: delta %+v, renewal %+v", i, ds[i], rs[i])
+		}
+	}
+}

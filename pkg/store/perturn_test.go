@@ -254,3 +254,42 @@ func TestRenewLeases(t *testing.T) {
 		}
 	})
 }
+
+// A session whose worker yielded (YieldLease, then its request put back) keeps one request in
+// its stream: a message sent while it waits queues none, the first turn begun takes the
+// session as if free, and once the mark's time is up a message queues its request again.
+func TestYieldedSessionQueuesNoRequest(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		s, ctx := setup(t, b, store.Options{Partitions: 1})
+		requests := func() int64 {
+			n, err := s.Client().Do(ctx, s.Client().B().Xlen().Key(s.Keys().Requests(0)).Build()).AsInt64()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		turn := begunTurn(t, s, ctx) // its message queued the one request
+		if err := s.YieldLease(ctx, turn.Token, turn.Holder, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Send(ctx, turn.Token, human("two"), lim); err != nil {
+			t.Fatal(err)
+		}
+		if n := requests(); n != 1 {
+			t.Fatalf("%d requests after a message to a queued session, want the 1 put back", n)
+		}
+		next, st, err := s.BeginTurn(ctx, turn.Token, "w2", 10, 5*time.Second)
+		if err != nil || st != store.TurnReady || next.Seq != 1 {
+			t.Fatalf("begin on a queued session: %v %v (seq %d), want the turn", st, err, next.Seq)
+		}
+		if err := s.YieldLease(ctx, turn.Token, "w2", time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		storetest.Eventually(t, 5*time.Second, "a message queues a request once the mark is over", func() bool {
+			if _, err := s.Send(ctx, turn.Token, human("again"), store.SendLimits{MaxPending: 1000, MessagesPerMinute: 1000}); err != nil {
+				t.Fatal(err)
+			}
+			return requests() > 1
+		})
+	})
+}

@@ -401,5 +401,14 @@ var releaseScript = repeatableScript(sessionScript("release_lease.lua"))
 // ReleaseLease gives the session's lease back if holder still has it (a worker that stops
 // without finishing, e.g. on shutdown).
 func (s *Store) ReleaseLease(ctx context.Context, token, holder string) error {
-	return s.evalSession(ctx, releaseScript, token, holder).Error()
+	return s.evalSession(ctx, releaseScript, token, holder, "0").Error()
+}
+
+// YieldLease gives holder's lease back for a session whose request the caller puts back at the
+// end of its stream (Requeue), and marks the session queued for up to hold: a message sent to
+// it meanwhile queues no request of its own (the request put back answers it), so a session
+// waiting for a slot has one request in the stream, not one per message. The first turn begun
+// takes the session as if free; a BeginTurn that finds nothing to answer clears the mark.
+func (s *Store) YieldLease(ctx context.Context, token, holder string, hold time.Duration) error {
+	return s.evalSession(ctx, releaseScript, token, holder, ms(max(hold.Milliseconds(), 1))).Error()
 }

@@ -259,10 +259,15 @@ func (c *consumer) converse(j job, t store.Turn, b began) outcome {
 
 // yield gives the session back after a turn, while it has more to answer: the lease is
 // released, then the request is put back at the end of its stream (store.Requeue), so the
-// requests read before it get a slot first. The lease goes first: while it is held, a message
-// sent to the session queues no request. again: the requeue failed, the lease is taken anew.
+// requests read before it get a slot first. The lease goes first, marked queued
+// (store.YieldLease) for up to a lease's time: a message sent to the session meanwhile queues
+// no request, since the one put back answers it (otherwise every message of a waiting session
+// would add a request, and the line grow with them). again: the requeue failed, the lease is
+// taken anew.
 func (c *consumer) yield(j job, t store.Turn) outcome {
-	c.release(t)
+	if err := c.st.YieldLease(context.WithoutCancel(c.work), t.Token, t.Holder, c.w.opt.Lease); err != nil {
+		c.log.Warn("giving a session's lease back failed; it expires by itself", "err", err)
+	}
 	ok, err := c.st.Requeue(context.WithoutCancel(c.work), j.e.Partition, c.name, j.e.ID, t.Token, max(j.req.Seq, t.Seq+1), j.req.Traceparent)
 	switch {
 	case err != nil:

@@ -24,8 +24,12 @@ if not h[1] then return {'gone'} end
 local seq = num(h[2])
 local done = num(h[3])
 local lease = h[6] or ''
+-- A session QUEUED (its request put back) is free to whoever begins first; with nothing left to
+-- answer, the mark goes, so that the next message queues a request.
+local queued = lease == QUEUED
+if queued then lease = '' end
 if done >= seq then
-  if lease == holder then redis.call('HSET', H, 'lease', '') end
+  if lease == holder or queued then redis.call('HSET', H, 'lease', '') end
   return {'done', done}
 end
 if lease ~= '' and lease ~= holder and num(h[7]) > NOW then return {'busy', num(h[7]) - NOW} end

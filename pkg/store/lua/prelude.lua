@@ -26,6 +26,12 @@ local EV_BODY = 'e'       -- chat.OutFieldBody: an OUT entry's JSON body
 local DELETED = 'deleted' -- chat.NotifyDeleted: announced on CHAN when the session is deleted
 local EV_DELTA = 'delta'  -- chat.FrameDelta: an event a stored reply deletes
 
+-- QUEUED is the 'lease' of a session whose worker let others have its slot and put its request
+-- back at the end of the stream (release_lease.lua): until 'until', a message sent to it queues
+-- no request (send.lua sees a lease held), and the first turn begun takes it as if free
+-- (begin_turn.lua). No worker attempt is named so (they are "consumer/nonce/n").
+local QUEUED = 'queued'
+
 -- num reads a counter stored as a string: missing (nil or false) or not a number is 0.
 local function num(v) return tonumber(v or '0') or 0 end
 

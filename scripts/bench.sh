@@ -230,6 +230,14 @@ stop_proc "$WORK_PID"
 start_work 0s 64
 # Redis commands per turn (MONITOR slows Redis: a low rate, for the counts only).
 scenario roundtrips --sessions 50 --rate 200 --duration 3s --warmup 1s --redis-monitor
+# 7. fairness: more busy sessions than slots (two consumers of 32 slots; every session keeps 4
+# messages in flight): no session waits much longer than the rest, and nothing is left
+# unanswered once the senders stop (--drain).
+stop_proc "$WORK_PID"
+start_work 0s 32 "$bin" --replicas 2
+scenario fairness --sessions "$SESSIONS" --pipeline 4 --duration "$DUR" --warmup 2s --drain 15s
+stop_proc "$WORK_PID"
+start_work 0s 64
 
 # 6. streams at LLM scale: a fake OpenAI-compatible model (`chatbot bench --model-addr`: 100
 # words a reply, one every 25 ms), 200 sessions in closed loop with ?stream=1, for each

@@ -79,7 +79,7 @@ func WriteBenchmarks(w io.Writer, dir string, m Machine) error {
 		return err
 	}
 	load := map[string]*Result{}
-	for _, name := range []string{"throughput", "latency", "streaming", "roundtrips", "slow"} {
+	for _, name := range []string{"throughput", "latency", "streaming", "roundtrips", "slow", "fairness"} {
 		var r Result
 		if err := readJSON(filepath.Join(dir, name+".json"), &r); err != nil {
 			return err
@@ -91,7 +91,7 @@ func WriteBenchmarks(w io.Writer, dir string, m Machine) error {
 		return err
 	}
 	printed := map[string]string{}
-	for _, name := range []string{"throughput", "latency", "streaming", "slow", "idle", "roundtrips"} {
+	for _, name := range []string{"throughput", "latency", "streaming", "slow", "idle", "roundtrips", "fairness"} {
 		b, err := os.ReadFile(filepath.Join(dir, name+".txt"))
 		if err != nil {
 			return err
@@ -125,6 +125,9 @@ func WriteBenchmarks(w io.Writer, dir string, m Machine) error {
 		{"4. Idle sockets",
 			"A serve started afresh; " + env["idle_target"] + " sockets opened (one session each) and held " + env["hold"] + " without traffic, then pinged. Per socket = (sample with all sockets − sample with 10) / the sockets in between. RSS from /proc/PID/status; heap, stacks and goroutines from the serve's /metrics; the serve's Redis connections from /proc (its TCP connections to the Redis port).",
 			printed["idle"]},
+		{"7. Fairness: more busy sessions than slots",
+			"`chatbot work --replicas 2 --concurrency 32` (64 slots) and " + env["sessions"] + " sessions in closed loop with 4 messages in flight each, so that every session always has work waiting; after the window the senders stop and what is still unanswered is waited for (`--drain 15s`). `per session` is each session's worst reply in the window.",
+			printed["fairness"]},
 		{"Redis commands per turn",
 			"MONITOR on the Redis during the window, at a low rate (MONITOR slows Redis down; these figures are counts, not speed). Each client connection is attributed to the process that owns it (/proc). EVALSHA is named after the script it runs.",
 			printed["roundtrips"]},
@@ -163,6 +166,8 @@ type benchmarksDoc struct {
 	RedisClientsBase, RedisClientsFull, IdleOK                   string
 	IdleHeapKiB, IdleStackKiB, IdleGoroutines                    string
 	DeltaP99, DeltaN, FirstDeltaP99, AckP99, DeltaOK             string
+	FairMax, FairP99, FairWorstP50, FairNoReply, FairUnanswered  string
+	FairOK                                                       string
 	RoundTrips, RoundTripsServe, RoundTripsWork, InScripts       string
 	XADDPipelined, XADDOneByOne, RedisUsPerTurn, RedisCeiling    string
 	// RedisSysUsPerTurn: the kernel's part of RedisUsPerTurn; "" when the run did not say.
@@ -250,6 +255,12 @@ func newBenchmarksDoc(env map[string]string, load map[string]*Result, idle *Idle
 	if dd := stream.DeltaDelivery; dd != nil && dd.N > 0 {
 		d.DeltaN, d.DeltaOK = strconv.Itoa(dd.N), met(dd.P99 <= 5)
 	}
+
+	fair := load["fairness"]
+	d.FairMax, d.FairP99 = jqNumber(math.Round(fair.Latency.Max)), jqNumber(math.Round(fair.Latency.P99))
+	d.FairWorstP50 = jqNumber(math.Round(fair.SessionWorst.P50))
+	d.FairNoReply, d.FairUnanswered = strconv.Itoa(fair.NoReply), strconv.FormatInt(fair.Unanswered, 10)
+	d.FairOK = met(fair.Turns > 0 && fair.Latency.Max <= fair.Latency.P99+1000 && fair.NoReply == 0 && fair.Unanswered == 0)
 
 	var serve, work float64
 	if rt.RoundTrips != nil {

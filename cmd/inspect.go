@@ -41,7 +41,7 @@ func newInspectSessionCommand() *cobra.Command {
 		Use:   "session TOKEN",
 		Short: "Show a session: what it waits for, its pending messages, lease holder and last events",
 		Long: `Show the session TOKEN as Redis holds it: its state in words (idle, waiting for a worker,
-being answered), messages queued and answered, the messages waiting for a reply, the worker
+back in line for a slot, being answered), messages queued and answered, the messages waiting for a reply, the worker
 attempt holding its lease (consumer host-pid-N) and for how long, its newest events (what its
 sockets were sent), and usage when recorded. Read-only: the session's TTL does not slide.
 

@@ -97,6 +97,13 @@ func TestSession(t *testing.T) {
 				t.Errorf("text output lacks %q:\n%s", want, text)
 			}
 		}
+		// A session its worker let go to the back of the line (it yielded its slot).
+		if err := st.YieldLease(ctx, sess.Token, "host-1-0/abcd/7", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if q, err := admin.Session(ctx, st, sess.Token, 5); err != nil || q.Lease != nil || !strings.HasPrefix(q.State, "back in line") {
+			t.Errorf("a yielded session: state %q, lease %+v, %v", q.State, q.Lease, err)
+		}
 		// Read-only: the TTL did not slide (it only goes down).
 		before, _ := st.TTL(ctx, sess.Token)
 		if _, err := admin.Session(ctx, st, sess.Token, 5); err != nil {

@@ -124,7 +124,7 @@ func Session(ctx context.Context, st *store.Store, token string, events int) (Se
 	v.Name, v.User, v.Title, v.Start, v.ExpiresIn = s.Name, s.User, s.Title, s.Start, Duration(s.TTL)
 	v.Queued, v.Answered, v.Waiting, v.Started, v.StopAsked = s.Seq, s.Done, s.Seq-s.Done, s.Started, s.Stop
 	v.HistoryMessages, v.EventsKept = s.HistoryCount, s.EventCount
-	if s.Lease != "" {
+	if s.Lease != "" && s.Lease != store.LeaseQueued {
 		consumer, _, _ := strings.Cut(s.Lease, "/")
 		v.Lease = &LeaseView{Holder: s.Lease, Consumer: consumer, ExpiresIn: Duration(s.LeaseTTL)}
 	}
@@ -156,6 +156,8 @@ func state(s store.SessionState) string {
 	switch {
 	case s.Seq <= s.Done:
 		return "idle: every message is answered"
+	case s.Lease == store.LeaseQueued:
+		return fmt.Sprintf("back in line: answered a turn at a time while other sessions wait for a worker slot (%d waiting)", s.Seq-s.Done)
 	case s.Lease != "" && s.Started == n:
 		return fmt.Sprintf("answering message %d (%d waiting)", n, s.Seq-s.Done)
 	case s.Lease != "":

@@ -119,6 +119,9 @@ func TestLuaSharedNames(t *testing.T) {
 	if publishes != 2 {
 		t.Errorf("%d PUBLISH calls on CHAN, want 2 (emit's and delete_session's): check them here", publishes)
 	}
+	if !strings.Contains(scripts["prelude.lua"], "\nlocal QUEUED = '"+LeaseQueued+"'\n") {
+		t.Errorf("prelude.lua: QUEUED is not store.LeaseQueued (%q)", LeaseQueued)
+	}
 	if !strings.Contains(scripts["prelude.lua"], "local prev = last or '-'\n") {
 		t.Error("prelude.lua: emit's prev is no longer `last or '-'`: check chat.DecodeNotification reads it")
 	}

@@ -404,6 +404,10 @@ func (s *Store) ReleaseLease(ctx context.Context, token, holder string) error {
 	return s.evalSession(ctx, releaseScript, token, holder, "0").Error()
 }
 
+// LeaseQueued is the lease of a session whose worker gave it back with YieldLease (QUEUED in
+// lua/prelude.lua): no worker attempt holds it.
+const LeaseQueued = "queued"
+
 // YieldLease gives holder's lease back for a session whose request the caller puts back at the
 // end of its stream (Requeue), and marks the session queued for up to hold: a message sent to
 // it meanwhile queues no request of its own (the request put back answers it), so a session

@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"sync"
 )
 
@@ -15,6 +17,9 @@ type group[T any] struct {
 	// write writes items, each one's result into it. It is not cancelled with the context of
 	// the caller that writes: the items are others' too (the store's command timeout bounds it).
 	write func(ctx context.Context, items []T)
+	// fail sets err as an item's result: what the others of a group get when its write panics
+	// (the writer's own goroutine goes on panicking, to whoever recovers it).
+	fail func(item *T, err error)
 
 	mu      sync.Mutex
 	queue   []*groupItem[T]
@@ -49,21 +54,33 @@ func (g *group[T]) do(ctx context.Context, v T) T {
 	for i, it := range items {
 		vs[i] = it.v
 	}
-	g.write(context.WithoutCancel(ctx), vs)
-	for i, it := range items {
-		it.v = vs[i]
-		if it != me {
-			close(it.done)
+	written := false
+	defer func() {
+		// Whatever happened, the others get their results and the next group its writer: a
+		// write that panicked must not leave them waiting for ever.
+		for i, it := range items {
+			it.v = vs[i]
+			if !written {
+				g.fail(&it.v, errGroupPanicked)
+			}
+			if it != me {
+				close(it.done)
+			}
 		}
-	}
-	g.mu.Lock()
-	if len(g.queue) > 0 {
-		next := g.queue[0]
-		next.lead = true
-		close(next.done)
-	} else {
-		g.writing = false
-	}
-	g.mu.Unlock()
-	return me.v
+		g.mu.Lock()
+		if len(g.queue) > 0 {
+			next := g.queue[0]
+			next.lead = true
+			close(next.done)
+		} else {
+			g.writing = false
+		}
+		g.mu.Unlock()
+	}()
+	g.write(context.WithoutCancel(ctx), vs)
+	written = true
+	return vs[slices.Index(items, me)]
 }
+
+// errGroupPanicked is the result of the items of a group whose write panicked.
+var errGroupPanicked = errors.New("writing a group to Redis panicked")

@@ -139,3 +139,88 @@ func TestGroupRenewsLeasesTogether(t *testing.T) {
 	}
 	t.Logf("%d leases renewed at once in %d script steps", replies, n)
 }
+
+// A group whose write panics gives every other item of it an error and passes the lead on:
+// none waits for ever, and the groups after it are written.
+func TestGroupWriteThatPanicsReleasesTheOthers(t *testing.T) {
+	type item struct {
+		v   int
+		err error
+	}
+	var (
+		mu      sync.Mutex
+		calls   int
+		started = make(chan struct{})
+		release = make(chan struct{})
+	)
+	g := &group[item]{
+		write: func(_ context.Context, items []item) {
+			mu.Lock()
+			calls++
+			n := calls
+			mu.Unlock()
+			switch n {
+			case 1: // holds the line while the next group gathers
+				close(started)
+				<-release
+			case 2:
+				panic("boom")
+			}
+			for i := range items {
+				items[i].v *= 10
+			}
+		},
+		fail: func(it *item, err error) { it.err = err },
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	type outcome struct {
+		it       item
+		panicked bool
+	}
+	do := func(v int, out chan<- outcome) {
+		defer func() {
+			if r := recover(); r != nil {
+				out <- outcome{panicked: true}
+			}
+		}()
+		out <- outcome{it: g.do(ctx, item{v: v})}
+	}
+	first := make(chan outcome, 1)
+	go do(1, first)
+	<-started
+	next := make(chan outcome, 2)
+	go do(2, next)
+	go do(3, next)
+	storetest.Eventually(t, 10*time.Second, "two items waiting behind the write", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return len(g.queue) == 2
+	})
+	close(release)
+	if o := <-first; o.panicked || o.it.v != 10 || o.it.err != nil {
+		t.Fatalf("the first group: %+v", o)
+	}
+	var got []outcome
+	for range 2 {
+		select {
+		case o := <-next:
+			got = append(got, o)
+		case <-ctx.Done():
+			t.Fatalf("the items of the group whose write panicked still wait (got %+v)", got)
+		}
+	}
+	if got[0].panicked == got[1].panicked {
+		t.Fatalf("the panicking group: %+v, want its writer's panic and the other's error", got)
+	}
+	other := got[0]
+	if other.panicked {
+		other = got[1]
+	}
+	if !errors.Is(other.it.err, errGroupPanicked) {
+		t.Fatalf("the other item of the panicking group: %+v, want errGroupPanicked", other)
+	}
+	if it := g.do(ctx, item{v: 4}); it.v != 40 || it.err != nil {
+		t.Fatalf("a group after the panic: %+v", it)
+	}
+}

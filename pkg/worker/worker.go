@@ -188,8 +188,8 @@ func New(opt Options) (*Worker, error) {
 	b := make([]byte, 4)
 	rand.Read(b)
 	return &Worker{opt: opt, st: opt.Store, log: opt.Logger, metrics: m, nonce: hex.EncodeToString(b),
-		deltas: &group[store.Delta]{write: opt.Store.EmitDeltas},
-		renew:  &group[store.Renewal]{write: opt.Store.RenewLeases}}, nil
+		deltas: &group[store.Delta]{write: opt.Store.EmitDeltas, fail: func(d *store.Delta, err error) { d.Err = err }},
+		renew:  &group[store.Renewal]{write: opt.Store.RenewLeases, fail: func(r *store.Renewal, err error) { r.Err = err }}}, nil
 }
 
 // Options are the options in use, defaults filled in.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"chatbot/pkg/chat"
+
+	"github.com/redis/rueidis"
 )
 
 // TurnState says what BeginTurn found.
@@ -159,33 +161,26 @@ type Renewal struct {
 // RenewLease does, and sets each one's Stop or Err: on a single Redis up to stepMax in one
 // script, on a cluster each in its own (inSteps).
 func (s *Store) RenewLeases(ctx context.Context, rs []Renewal) {
-	if !s.oneNode {
-		inSteps(len(rs), 1, func(lo, _ int) {
-			r := &rs[lo]
-			r.Stop, r.Err = s.RenewLease(ctx, r.Turn, r.Lease)
-		})
-		return
-	}
-	inSteps(len(rs), stepMax, func(lo, hi int) { s.renewLeases(ctx, rs[lo:hi]) })
+	s.inSteps(len(rs), func(i int) {
+		rs[i].Stop, rs[i].Err = s.RenewLease(ctx, rs[i].Turn, rs[i].Lease)
+	}, func(lo, hi int) { s.renewLeases(ctx, rs[lo:hi]) })
 }
 
 func (s *Store) renewLeases(ctx context.Context, rs []Renewal) {
-	keys := make([]string, 0, len(rs))
-	args := make([]string, 0, 3*len(rs))
-	for i := range rs {
-		if !chat.ValidToken(rs[i].Turn.Token) {
-			stepFailed(rs, func(r *Renewal, err error) { r.Err = err }, ErrSessionNotFound)
-			return
+	fail := func(err error) {
+		for i := range rs {
+			rs[i].Err = err
 		}
-		keys = append(keys, s.keys.Session(rs[i].Turn.Token))
-		args = append(args, rs[i].Turn.Holder, ms(rs[i].Lease.Milliseconds()), strconv.FormatInt(rs[i].Turn.Seq, 10))
 	}
-	arr, err := s.evalSessionKeys(ctx, renewsScript, rs[0].Turn.Token, keys, args...).ToArray()
-	if err == nil && len(arr) != len(rs) {
-		err = fmt.Errorf("%d results for %d leases", len(arr), len(rs))
+	tokens := make([]string, len(rs))
+	args := make([]string, 0, 3*len(rs))
+	for i, r := range rs {
+		tokens[i] = r.Turn.Token
+		args = append(args, r.Turn.Holder, ms(r.Lease.Milliseconds()), strconv.FormatInt(r.Turn.Seq, 10))
 	}
+	arr, err := s.evalStep(ctx, renewsScript, tokens, false, args)
 	if err != nil {
-		stepFailed(rs, func(r *Renewal, err error) { r.Err = err }, fmt.Errorf("renew leases: %w", err))
+		fail(fmt.Errorf("renew leases: %w", err))
 		return
 	}
 	for i, a := range arr {
@@ -205,22 +200,48 @@ func (s *Store) renewLeases(ctx context.Context, rs []Renewal) {
 // while a script runs (a few µs an item).
 const stepMax = 64
 
-// inSteps calls step for [lo, hi) runs of at most size of n items, all at once (rueidis
-// pipelines concurrent commands on a connection: they go out together), and waits for them.
-func inSteps(n, size int, step func(lo, hi int)) {
+// inSteps runs the steps of n items all at once (rueidis pipelines concurrent commands on a
+// connection: they go out together) and waits for them: on a single Redis many for each run of
+// at most stepMax items (one script a run), on a cluster one for each item (its own script:
+// the items' sessions are on any slot).
+func (s *Store) inSteps(n int, one func(i int), many func(lo, hi int)) {
+	size := stepMax
+	if !s.oneNode {
+		size = 1
+	}
 	var wg sync.WaitGroup
 	for lo := 0; lo < n; lo += size {
 		hi := min(lo+size, n)
-		wg.Go(func() { step(lo, hi) })
+		wg.Go(func() {
+			if size == 1 {
+				one(lo)
+				return
+			}
+			many(lo, hi)
+		})
 	}
 	wg.Wait()
 }
 
-// stepFailed sets err as the result of every item of a step.
-func stepFailed[T any](items []T, set func(*T, error), err error) {
-	for i := range items {
-		set(&items[i], err)
+// evalStep runs a script of many sessions (one step of inSteps, a single Redis) with the keys
+// of each session of tokens (its hash, and with out its event stream) and args, and returns its
+// reply for each. A token the project never issues fails the step before it reaches Redis.
+func (s *Store) evalStep(ctx context.Context, sc *rueidis.Lua, tokens []string, out bool, args []string) ([]rueidis.RedisMessage, error) {
+	keys := make([]string, 0, 2*len(tokens))
+	for _, t := range tokens {
+		if !chat.ValidToken(t) {
+			return nil, ErrSessionNotFound
+		}
+		keys = append(keys, s.keys.Session(t))
+		if out {
+			keys = append(keys, s.keys.Out(t))
+		}
 	}
+	arr, err := s.evalSessionKeys(ctx, sc, tokens[0], keys, args...).ToArray()
+	if err == nil && len(arr) != len(tokens) {
+		err = fmt.Errorf("%d results for %d sessions", len(arr), len(tokens))
+	}
+	return arr, err
 }
 
 // EmitDelta writes an event (a delta) of the turn, only while the lease is the turn's.
@@ -244,37 +265,29 @@ var emitDeltasScript = sessionScript("emit_deltas.lua")
 // single Redis one script writes up to stepMax of them, which costs Redis a fraction of a
 // script for each; on a cluster each is its own script (inSteps).
 func (s *Store) EmitDeltas(ctx context.Context, ds []Delta) {
-	if !s.oneNode {
-		inSteps(len(ds), 1, func(lo, _ int) {
-			d := &ds[lo]
-			d.ID, d.Err = s.EmitDelta(ctx, d.Turn, d.Event)
-		})
-		return
-	}
-	inSteps(len(ds), stepMax, func(lo, hi int) { s.emitDeltas(ctx, ds[lo:hi]) })
+	s.inSteps(len(ds), func(i int) {
+		ds[i].ID, ds[i].Err = s.EmitDelta(ctx, ds[i].Turn, ds[i].Event)
+	}, func(lo, hi int) { s.emitDeltas(ctx, ds[lo:hi]) })
 }
 
 func (s *Store) emitDeltas(ctx context.Context, ds []Delta) {
-	fail := func(err error) { stepFailed(ds, func(d *Delta, err error) { d.Err = err }, err) }
-	keys := make([]string, 0, 2*len(ds))
+	fail := func(err error) {
+		for i := range ds {
+			ds[i].Err = err
+		}
+	}
+	tokens := make([]string, len(ds))
 	args := make([]string, 0, 3*len(ds))
-	for _, d := range ds {
+	for i, d := range ds {
 		body, err := EncodeEvent(d.Event)
 		if err != nil {
 			fail(err)
 			return
 		}
-		if !chat.ValidToken(d.Turn.Token) {
-			fail(ErrSessionNotFound) // a token the project never issues; no delta of it is written
-			return
-		}
-		keys = append(keys, s.keys.Session(d.Turn.Token), s.keys.Out(d.Turn.Token))
+		tokens[i] = d.Turn.Token
 		args = append(args, s.keys.Notify(d.Turn.Token), d.Turn.Holder, body)
 	}
-	arr, err := s.evalSessionKeys(ctx, emitDeltasScript, ds[0].Turn.Token, keys, args...).ToArray()
-	if err == nil && len(arr) != len(ds) {
-		err = fmt.Errorf("%d results for %d deltas", len(arr), len(ds))
-	}
+	arr, err := s.evalStep(ctx, emitDeltasScript, tokens, true, args)
 	if err != nil {
 		fail(fmt.Errorf("emit deltas: %w", err))
 		return

@@ -93,8 +93,8 @@ func (d *deltaSink) take() (string, bool) {
 
 // onGrid is the instant of the grid of every (from the zero time) nearest to t: the replies
 // of a worker send their deltas (and renew their leases) at the same instants, so that they
-// reach Redis together (group). A reply's deltas then go every interval on average, every half to one and a
-// half interval apart.
+// reach Redis together (group). A reply's deltas then go every interval on average, from half
+// to one and a half intervals apart.
 func onGrid(t time.Time, every time.Duration) time.Time {
 	if every <= 0 {
 		return t

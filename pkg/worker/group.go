@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
 )
 
@@ -33,7 +32,7 @@ type groupItem[T any] struct {
 }
 
 // do writes v with whatever else is waiting, and returns it with its result.
-func (g *group[T]) do(ctx context.Context, v T) T {
+func (g *group[T]) do(ctx context.Context, v T) (out T) {
 	me := &groupItem[T]{v: v, done: make(chan struct{})}
 	g.mu.Lock()
 	g.queue = append(g.queue, me)
@@ -76,10 +75,11 @@ func (g *group[T]) do(ctx context.Context, v T) T {
 			g.writing = false
 		}
 		g.mu.Unlock()
+		out = me.v
 	}()
 	g.write(context.WithoutCancel(ctx), vs)
 	written = true
-	return vs[slices.Index(items, me)]
+	return
 }
 
 // errGroupPanicked is the result of the items of a group whose write panicked.

@@ -26,7 +26,8 @@ func (c *consumer) keepLease(ctx context.Context, t store.Turn, end context.Canc
 // Worker's other replies do, so that their renewals go to Redis together (group).
 func (c *consumer) renewUntil(ctx context.Context, t store.Turn, end context.CancelCauseFunc) {
 	every := c.w.opt.RenewEvery
-	timer := time.NewTimer(time.Until(onGrid(time.Now().Add(every), every)))
+	next := func() time.Duration { return time.Until(onGrid(time.Now().Add(every), every)) }
+	timer := time.NewTimer(next())
 	defer timer.Stop()
 	for {
 		select {
@@ -34,21 +35,17 @@ func (c *consumer) renewUntil(ctx context.Context, t store.Turn, end context.Can
 			return
 		case <-timer.C:
 		}
-		timer.Reset(time.Until(onGrid(time.Now().Add(every), every)))
+		timer.Reset(next())
 		r := c.w.renew.do(ctx, store.Renewal{Turn: t, Lease: c.w.opt.Lease})
-		stop, err := r.Stop, r.Err
-		if ctx.Err() != nil {
-			return
-		}
 		switch {
-		case errors.Is(err, store.ErrLeaseLost):
+		case ctx.Err() != nil:
+			return // the turn ended while its renewal was written with others'
+		case errors.Is(r.Err, store.ErrLeaseLost):
 			end(store.ErrLeaseLost)
 			return
-		case err != nil:
-			if ctx.Err() == nil {
-				c.log.WarnContext(turnContext(t), "renewing the session lease failed", "seq", t.Seq, "err", err)
-			}
-		case stop:
+		case r.Err != nil:
+			c.log.WarnContext(turnContext(t), "renewing the session lease failed", "seq", t.Seq, "err", r.Err)
+		case r.Stop:
 			end(errStopped)
 		}
 	}

@@ -68,9 +68,10 @@ end
 -- Stored bytes per session (session.history_max_bytes, session.events_max_bytes): the hash's
 -- 'hist_bytes' is the bytes of the history's entries, 'ev_n' the events in OUT but the deltas
 -- of replies in progress, and 'ev_bytes' the bytes of those but deltas (type and body: the
--- reply that ends a turn deletes its deltas, so they never add up). The scripts that add entries count them and drop the oldest when over
--- a cap, in the same step and the same HMGET and HSET: no round trip, no command more, and a
--- read of the oldest entries only when some are dropped.
+-- reply that ends a turn deletes its deltas, so they never add up). The scripts that add
+-- entries count them and drop the oldest when over a cap, in the same step and the same HMGET
+-- and HSET: no round trip, no command more, and a read of the oldest entries only when some
+-- are dropped.
 
 -- ev_size is what an event counts in 'ev_bytes'.
 local function ev_size(typ, body)

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -138,6 +139,80 @@ func BenchmarkEmitDelta(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkEmitDeltas is what the worker writes at an instant of its delta grid while 64
+// replies stream: a delta of each, written together (one script on a single Redis, one each
+// on a cluster), each after the one its reply wrote before. redis-cpu-ns/delta is the CPU
+// Redis spent per delta (INFO cpu, summed over the nodes), with the deltas back to back: the
+// cost of a delta in a busy Redis.
+func BenchmarkEmitDeltas(b *testing.B) { benchmarkEmitDeltas(b, 0) }
+
+// BenchmarkEmitDeltasPaced is BenchmarkEmitDeltas at the pace of 200 replies streaming with
+// worker.delta_interval 50ms (4,000 deltas a second: 64 every 16 ms), as in the LLM scenario
+// of make bench: a mostly idle Redis spends several times the CPU on the same deltas (each
+// wakeup of its event loop has its own cost, and its caches are cold).
+func BenchmarkEmitDeltasPaced(b *testing.B) { benchmarkEmitDeltas(b, 16*time.Millisecond) }
+
+func benchmarkEmitDeltas(b *testing.B, every time.Duration) {
+	eachBackend(b, func(b *testing.B, s *store.Store, ctx context.Context) {
+		ds := make([]store.Delta, 64)
+		for i := range ds {
+			token := newSession(b, s, ctx)
+			if _, err := s.Send(ctx, token, benchMessage(0), noLimits); err != nil {
+				b.Fatal(err)
+			}
+			turn, state, err := s.BeginTurn(ctx, token, "bench", 0, time.Hour)
+			if err != nil || state != store.TurnReady {
+				b.Fatalf("begin: %v %v", state, err)
+			}
+			ds[i] = store.Delta{Turn: turn, Event: chat.Event{Type: chat.FrameDelta, ReplyTo: turn.Message.ID, Text: "Hello, how are "}}
+		}
+		b.ReportAllocs()
+		cpu := redisCPU(b, s, ctx)
+		n := 0
+		next := time.Now()
+		for b.Loop() {
+			if every > 0 {
+				next = next.Add(every)
+				time.Sleep(time.Until(next)) // the pace of a grid, not a wait for an event
+			}
+			for i := range ds {
+				ds[i].Prev = ds[i].ID
+			}
+			s.EmitDeltas(ctx, ds)
+			for _, d := range ds {
+				if d.Err != nil {
+					b.Fatal(d.Err)
+				}
+			}
+			n += len(ds)
+		}
+		b.ReportMetric(float64(redisCPU(b, s, ctx)-cpu)/float64(n), "redis-cpu-ns/delta")
+	})
+}
+
+// redisCPU is the CPU time Redis has used (INFO cpu: user and system), summed over the nodes.
+func redisCPU(b *testing.B, s *store.Store, ctx context.Context) time.Duration {
+	b.Helper()
+	var total time.Duration
+	for _, c := range s.Client().Nodes() {
+		info, err := c.Do(ctx, c.B().Info().Section("cpu").Build()).ToString()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, line := range strings.Split(info, "\n") {
+			k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+			if k == "used_cpu_user" || k == "used_cpu_sys" {
+				sec, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					b.Fatalf("INFO cpu %s: %v", line, err)
+				}
+				total += time.Duration(sec * float64(time.Second))
+			}
+		}
+	}
+	return total
 }
 
 // BenchmarkTurn is what a worker does in Redis per message with an instant model: BeginTurn

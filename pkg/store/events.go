@@ -30,15 +30,15 @@ var emitScript = sessionScript("emit.lua")
 // Emit writes an event to the session's stream and announces it, outside any worker lease
 // (tests, ops). It reports ErrSessionNotFound when the session does not exist.
 func (s *Store) Emit(ctx context.Context, token string, ev chat.Event) (string, error) {
-	return s.emit(ctx, token, "", ev)
+	return s.emit(ctx, token, "", "", ev)
 }
 
-func (s *Store) emit(ctx context.Context, token, holder string, ev chat.Event) (string, error) {
+func (s *Store) emit(ctx context.Context, token, holder, prev string, ev chat.Event) (string, error) {
 	body, err := EncodeEvent(ev)
 	if err != nil {
 		return "", err
 	}
-	id, err := s.evalSession(ctx, emitScript, token, holder, ev.Type, body).ToString()
+	id, err := s.evalSession(ctx, emitScript, token, holder, ev.Type, body, prev).ToString()
 	if isNil(err) {
 		if holder != "" {
 			return "", ErrLeaseLost

@@ -107,8 +107,12 @@ func (s *Store) InspectSession(ctx context.Context, token string, events int) (S
 		// The lease's end is a time by the workers' clocks (Unix ms).
 		st.LeaseTTL = time.Until(time.UnixMilli(atoi(h["until"])))
 	}
+	xr, _ := res[4].AsXRange()
+	if h["deltas"] == deltasStreaming && len(xr) > 0 {
+		// A turn is streaming: its deltas do not write 'last' (prelude.lua).
+		st.LastEvent = xr[0].ID
+	}
 	if events > 0 {
-		xr, _ := res[4].AsXRange()
 		for _, e := range xr {
 			st.Events = append(st.Events, Entry{ID: e.ID, Type: e.FieldValues[chat.OutFieldType], Body: []byte(e.FieldValues[chat.OutFieldBody])})
 		}
@@ -116,6 +120,10 @@ func (s *Store) InspectSession(ctx context.Context, token string, events int) (S
 	st.EventCount, _ = res[5].AsInt64()
 	return st, nil
 }
+
+// deltasStreaming is the session hash's 'deltas' while a turn's deltas are written: its
+// 'last' is behind them (prelude.lua's STREAMING; lua_test.go keeps them equal).
+const deltasStreaming = "1"
 
 func atoi(v string) int64 {
 	n, _ := strconv.ParseInt(v, 10, 64)

@@ -35,7 +35,7 @@ func (k Keys) Session(token string) string { return k.tagged(token, "") }
 
 // sessionFields are the fields of the session hash, as the scripts in lua/ and user.go name
 // them: name, start (RFC 3339), seq (last queued), done (last answered), last (newest event
-// ID), started (turn a worker last began), stop (turn the user asked to stop), lease and until
+// ID, but a lease holder's deltas), deltas ("1" while a turn's deltas are written), started (turn a worker last began), stop (turn the user asked to stop), lease and until
 // (the worker attempt working on the session, and until when, Unix ms), base (the seq before
 // the first message kept in Pending), rate and rate_end (messages in the current one-minute
 // window, and when it ends, Unix ms), expires (when the keys' TTL runs out, Unix ms),
@@ -44,7 +44,7 @@ func (k Keys) Session(token string) string { return k.tagged(token, "") }
 // owner's sub) and title (from the first message). A client_id's
 // record ("seq id offset", for an idempotent resend) is the field "c:" + client_id.
 // lua_test.go checks that the code uses exactly these and that docs/ARCHITECTURE.md lists them.
-var sessionFields = []string{"name", "start", "seq", "done", "last", "started", "stop", "lease", "until", "base",
+var sessionFields = []string{"name", "start", "seq", "done", "last", "deltas", "started", "stop", "lease", "until", "base",
 	"rate", "rate_end", "expires", "hist_bytes", "ev_n", "ev_bytes", "user", "title",
 	"usage_day", "usage_prompt", "usage_completion", "usage_turns", "usage_grant"}
 

@@ -122,6 +122,9 @@ func TestLuaSharedNames(t *testing.T) {
 	if !strings.Contains(scripts["prelude.lua"], "\nlocal QUEUED = '"+LeaseQueued+"'\n") {
 		t.Errorf("prelude.lua: QUEUED is not store.LeaseQueued (%q)", LeaseQueued)
 	}
+	if !strings.Contains(scripts["prelude.lua"], "\nlocal STREAMING, STORED = '"+deltasStreaming+"', '") {
+		t.Errorf("prelude.lua: STREAMING is not deltasStreaming (%q, inspect.go)", deltasStreaming)
+	}
 	if !strings.Contains(scripts["prelude.lua"], "local prev = last or '-'\n") {
 		t.Error("prelude.lua: emit's prev is no longer `last or '-'`: check chat.DecodeNotification reads it")
 	}

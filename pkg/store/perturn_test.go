@@ -293,3 +293,102 @@ func TestYieldedSessionQueuesNoRequest(t *testing.T) {
 		})
 	})
 }
+
+// A reply's deltas write no 'last' (prelude.lua), and every event is still announced after
+// the one before it in the stream: deltas given the one before theirs or not, a message sent
+// and an event written by someone else while the reply streams, the stored reply after its
+// deltas, and the next turn's first delta after that reply. A hub delivers such a chain with
+// no read of Redis (a notification that does not follow the last one makes it read).
+func TestEventsAnnouncedInOrderWhileAReplyStreams(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		s, ctx := setup(t, b, store.Options{})
+		sub, _, notes, _ := runSubscriber(t, s)
+		sess, _ := s.CreateSession(ctx, "a")
+		waitClosed(t, sub.Subscribe(sess.Token), "the subscription")
+		var want []string // the IDs written, in order
+		sent, err := s.Send(ctx, sess.Token, human("one"), lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, sent.Offset)
+		turn, _, err := s.BeginTurn(ctx, sess.Token, "w", 10, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		delta := func(prev string) string {
+			t.Helper()
+			ds := []store.Delta{{Turn: turn, Prev: prev, Event: chat.Event{Type: chat.FrameDelta, ReplyTo: turn.Message.ID, Text: "x"}}}
+			s.EmitDeltas(ctx, ds)
+			if ds[0].Err != nil {
+				t.Fatal(ds[0].Err)
+			}
+			turn.Deltas = append(turn.Deltas, ds[0].ID)
+			want = append(want, ds[0].ID)
+			return ds[0].ID
+		}
+		d := delta("")
+		d = delta(d)
+		if sent, err = s.Send(ctx, sess.Token, human("two"), lim); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, sent.Offset)
+		d = delta(d) // follows the ack, not d
+		delta("")    // not known: read from the stream
+		id, err := s.Emit(ctx, sess.Token, chat.Event{Type: chat.FrameError, Code: "test", Msg: "by ops"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, id)
+		reply, ev := botReply(turn, "x x x x")
+		fin, err := s.FinishTurn(ctx, turn, reply, ev)
+		if err != nil || !fin.More {
+			t.Fatalf("finish: %+v %v", fin, err)
+		}
+		want = append(want, fin.Offset)
+		if turn, _, err = s.BeginTurn(ctx, sess.Token, "w", 10, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		turn.Deltas = nil
+		delta("")
+		prev := ""
+		for i, id := range want {
+			got := nextNotice(t, notes)
+			if got.n.ID != id || got.n.Prev != prev {
+				t.Fatalf("notification %d: id %s after %s, want %s after %s", i, got.n.ID, got.n.Prev, id, prev)
+			}
+			prev = id
+		}
+	})
+}
+
+// A delta of a reply in progress is three commands (HMGET, XADD, PUBLISH): it writes no
+// field of the session hash but the first of its turn. Counted on a Redis of this test's own.
+func TestDeltaWritesNoSessionField(t *testing.T) {
+	node := redistest.NewNode(t, redistest.Options{Name: "delta-fields"})
+	s, ctx := setup(t, storetest.Backend{Name: "single", URL: "redis://" + node.Addr() + "/0"}, store.Options{})
+	turn := begunTurn(t, s, ctx)
+	ds := []store.Delta{{Turn: turn, Event: chat.Event{Type: chat.FrameDelta, ReplyTo: turn.Message.ID, Text: "x"}}}
+	s.EmitDeltas(ctx, ds)
+	names := []string{"hset", "hmget", "xadd", "publish", "xrevrange"}
+	before := make([]int, len(names))
+	for i, n := range names {
+		before[i] = commands(t, node, n)
+	}
+	const n = 20
+	for range n {
+		ds[0].Prev = ds[0].ID
+		s.EmitDeltas(ctx, ds)
+		if ds[0].Err != nil {
+			t.Fatal(ds[0].Err)
+		}
+	}
+	for i, name := range names {
+		want := n
+		if name == "hset" || name == "xrevrange" {
+			want = 0
+		}
+		if got := commands(t, node, name) - before[i]; got != want {
+			t.Errorf("%d deltas ran %s %d times, want %d", n, name, got, want)
+		}
+	}
+}

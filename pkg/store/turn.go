@@ -246,7 +246,7 @@ func (s *Store) evalStep(ctx context.Context, sc *rueidis.Lua, tokens []string, 
 
 // EmitDelta writes an event (a delta) of the turn, only while the lease is the turn's.
 func (s *Store) EmitDelta(ctx context.Context, t Turn, ev chat.Event) (string, error) {
-	return s.emit(ctx, t.Token, t.Holder, ev)
+	return s.emit(ctx, t.Token, t.Holder, "", ev)
 }
 
 // Delta is a delta event of a turn, for EmitDeltas; ID and Err are what writing it gave (as
@@ -254,8 +254,12 @@ func (s *Store) EmitDelta(ctx context.Context, t Turn, ev chat.Event) (string, e
 type Delta struct {
 	Turn  Turn
 	Event chat.Event
-	ID    string
-	Err   error
+	// Prev is the ID of the delta the turn's holder wrote before this one, "" for none or not
+	// known (a write that failed): with it the script reads nothing more to announce the
+	// delta after its predecessor (prelude.lua).
+	Prev string
+	ID   string
+	Err  error
 }
 
 var emitDeltasScript = sessionScript("emit_deltas.lua")
@@ -266,7 +270,7 @@ var emitDeltasScript = sessionScript("emit_deltas.lua")
 // script for each; on a cluster each is its own script (inSteps).
 func (s *Store) EmitDeltas(ctx context.Context, ds []Delta) {
 	s.inSteps(len(ds), func(i int) {
-		ds[i].ID, ds[i].Err = s.EmitDelta(ctx, ds[i].Turn, ds[i].Event)
+		ds[i].ID, ds[i].Err = s.emit(ctx, ds[i].Turn.Token, ds[i].Turn.Holder, ds[i].Prev, ds[i].Event)
 	}, func(lo, hi int) { s.emitDeltas(ctx, ds[lo:hi]) })
 }
 
@@ -277,7 +281,7 @@ func (s *Store) emitDeltas(ctx context.Context, ds []Delta) {
 		}
 	}
 	tokens := make([]string, len(ds))
-	args := make([]string, 0, 3*len(ds))
+	args := make([]string, 0, 4*len(ds))
 	for i, d := range ds {
 		body, err := EncodeEvent(d.Event)
 		if err != nil {
@@ -285,7 +289,7 @@ func (s *Store) emitDeltas(ctx context.Context, ds []Delta) {
 			return
 		}
 		tokens[i] = d.Turn.Token
-		args = append(args, s.keys.Notify(d.Turn.Token), d.Turn.Holder, body)
+		args = append(args, s.keys.Notify(d.Turn.Token), d.Turn.Holder, d.Prev, body)
 	}
 	arr, err := s.evalStep(ctx, emitDeltasScript, tokens, true, args)
 	if err != nil {

@@ -28,7 +28,8 @@ type deltaSink struct {
 	restart bool // the next event carries "restart": true
 	taken   bool // some text of this turn was taken to be sent
 
-	ids []string // the IDs of the deltas written; the loop's until done is closed
+	ids  []string // the IDs of the deltas written; the loop's until done is closed
+	prev string   // the ID of the last delta written, "" when a write failed (prelude.lua reads it then)
 
 	kick chan struct{}
 	quit chan struct{}
@@ -107,8 +108,9 @@ func (d *deltaSink) send(text string, restart bool) (string, error) {
 	if err := d.c.work.Err(); err != nil {
 		return "", err
 	}
-	w := d.c.w.deltas.do(d.c.work, store.Delta{Turn: d.t, Event: chat.Event{Type: chat.FrameDelta,
+	w := d.c.w.deltas.do(d.c.work, store.Delta{Turn: d.t, Prev: d.prev, Event: chat.Event{Type: chat.FrameDelta,
 		ReplyTo: d.t.Message.ID, Text: text, Restart: restart, Traceparent: d.t.Traceparent}})
+	d.prev = w.ID // "" on an error: the write may have happened all the same
 	return w.ID, w.Err
 }
 

@@ -7,12 +7,13 @@
 local holder = ARGV[5] -- the worker attempt writing, '' to write outside any lease
 local typ = ARGV[6]    -- the event's frame type
 local body = ARGV[7]   -- the event's JSON body, without the offset
+local prev = ARGV[8]   -- a holder's delta: the ID of the delta it wrote before, '' for none
 
-if holder ~= '' and typ == EV_DELTA then return emit_delta(holder, body) end
-local h = redis.call('HMGET', H, 'name', 'last', 'lease', 'ev_n', 'ev_bytes')
+if holder ~= '' and typ == EV_DELTA then return emit_delta(holder, prev, body) end
+local h = redis.call('HMGET', H, 'name', 'last', 'lease', 'ev_n', 'ev_bytes', 'deltas')
 if not h[1] then return false end
 if holder ~= '' and h[3] ~= holder then return false end
-local id = emit(typ, body, h[2])
+local id = emit(typ, body, newest(h[2], h[6]))
 local f = {'last', id}
 count_event(f, typ, body, h[4], h[5])
 redis.call('HSET', H, unpack(f))

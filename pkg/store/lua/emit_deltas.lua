@@ -6,12 +6,14 @@
 --
 -- KEYS[1..4] and ARGV[1..4]: the first delta's session's, named in prelude.lua. Its own KEYS
 -- and ARGV, for each delta i from 0: KEYS[5 + 2i] and KEYS[6 + 2i], its session's hash and
--- event stream; ARGV[5 + 3i], ARGV[6 + 3i] and ARGV[7 + 3i], its session's notify channel,
--- the worker attempt writing, and the event's JSON body. The prelude's H, OUT and CHAN are set
+-- event stream; ARGV[5 + 4i] to ARGV[8 + 4i], its session's notify channel, the worker
+-- attempt writing, the ID of the delta it wrote before ('' for none or not known), and the
+-- event's JSON body. The prelude's H, OUT and CHAN are set
 -- to each delta's session in turn: emit_delta writes to them.
 local ids = {}
 for i = 0, (#KEYS - 6) / 2 do
-  H, OUT, CHAN = KEYS[5 + 2 * i], KEYS[6 + 2 * i], ARGV[5 + 3 * i]
-  ids[i + 1] = emit_delta(ARGV[6 + 3 * i], ARGV[7 + 3 * i])
+  local a = 5 + 4 * i
+  H, OUT, CHAN = KEYS[5 + 2 * i], KEYS[6 + 2 * i], ARGV[a]
+  ids[i + 1] = emit_delta(ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
 end
 return ids

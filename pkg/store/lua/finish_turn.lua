@@ -38,7 +38,7 @@ local REGEN = '{"regenerate":' -- chat.RegenerationPrefix: starts the pending en
 local PEND_BATCH = 16
 
 local h = redis.call('HMGET', H, 'name', 'done', 'seq', 'last', 'lease', 'base', 'expires', 'hist_bytes', 'ev_n', 'ev_bytes',
-  'user', 'usage_day', 'usage_prompt', 'usage_completion', 'usage_turns', 'usage_grant')
+  'user', 'usage_day', 'usage_prompt', 'usage_completion', 'usage_turns', 'usage_grant', 'deltas')
 if not h[1] then return {'gone'} end
 if h[5] ~= holder then return {'lost'} end
 local done = num(h[2])
@@ -92,10 +92,13 @@ if n - base >= PEND_BATCH then
 elseif not h[6] then
   put(f, 'base', base)
 end
--- The turn's deltas (counted in neither 'ev_n' nor 'ev_bytes') go before its event.
+-- The turn's deltas (counted in neither 'ev_n' nor 'ev_bytes') go before its event, which
+-- follows the newest of them all the same: sockets had them.
+local prev = newest(h[4], h[17])
 if #ARGV >= FIRST then redis.call('XDEL', OUT, unpack(ARGV, FIRST)) end
-local off = emit(typ, body, h[4])
+local off = emit(typ, body, prev)
 put(f, 'last', off)
+if h[17] == STREAMING then put(f, 'deltas', STORED) end
 count_event(f, typ, body, h[9], h[10])
 local more = 0
 if num(h[3]) > n then more = 1 else put(f, 'lease', '') end

@@ -42,9 +42,9 @@ local function int(v) return string.format('%d', v) end
 local function put(f, field, v) f[#f + 1] = field; f[#f + 1] = v end
 
 -- emit appends one event to OUT, announces it on CHAN as "prev id type body" (prev is the
--- event before it, last: the hash's 'last' field as the caller read it, false when unset, '-'
--- for none: chat.DecodeNotification reads it) and returns its ID. The caller writes the ID as
--- the hash's new 'last'.
+-- event before it, last: OUT's newest event as newest gives it, false for none, '-' then:
+-- chat.DecodeNotification reads it) and returns its ID. The caller writes the ID as the
+-- hash's new 'last', but for a lease holder's delta.
 local function emit(typ, body, last)
   local prev = last or '-'
   local id = redis.call('XADD', OUT, '*', EV_TYPE, typ, EV_BODY, body)
@@ -52,16 +52,45 @@ local function emit(typ, body, last)
   return id
 end
 
+-- The hash's 'last' is OUT's newest event but while a turn streams: a lease holder's delta
+-- writes no 'last' (one HSET less for every delta) and sets 'deltas' to '1' instead, once a
+-- turn; the step that stores the turn sets it back to '0'. Meanwhile the newest event is the
+-- later of 'last' and the holder's own previous delta (the worker passes it: only others'
+-- events write 'last'), or, for anyone else, OUT's tail.
+local STREAMING, STORED = '1', '0' -- the values of 'deltas'
+
+-- later is the later of two event IDs ("ms-seq"), either false or '' for none.
+local function later(a, b)
+  if not a or a == '' then return b end
+  if not b or b == '' then return a end
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, bm = tonumber(am), tonumber(bm)
+  if am > bm or (am == bm and tonumber(as) > tonumber(bs)) then return a end
+  return b
+end
+
+-- newest is OUT's newest event's ID (false for none), given the hash's 'last' and 'deltas'.
+local function newest(last, deltas)
+  if deltas ~= STREAMING then return last end
+  local e = redis.call('XREVRANGE', OUT, '+', '-', 'COUNT', 1)
+  if e[1] then return e[1][1] end
+  return false
+end
+
 -- emit_delta writes a delta event of holder's turn, only while holder has the lease, and
--- returns its ID, or false (the session is gone or the lease is someone else's). A lease
--- holder's delta is counted in neither 'ev_n' nor 'ev_bytes': the step that stores its reply
--- deletes it (one written outside a lease, emit.lua, is counted like any other event).
--- emit_deltas.lua calls it for many sessions in turn, H, OUT and CHAN set to each one's.
-local function emit_delta(holder, body)
-  local h = redis.call('HMGET', H, 'name', 'last', 'lease')
+-- returns its ID, or false (the session is gone or the lease is someone else's). prev is the
+-- ID of the delta holder wrote before, '' for none or not known. A lease holder's delta is
+-- counted in neither 'ev_n' nor 'ev_bytes': the step that stores its reply deletes it (one
+-- written outside a lease, emit.lua, is counted like any other event). emit_deltas.lua calls
+-- it for many sessions in turn, H, OUT and CHAN set to each one's.
+local function emit_delta(holder, prev, body)
+  local h = redis.call('HMGET', H, 'name', 'last', 'lease', 'deltas')
   if not h[1] or h[3] ~= holder then return false end
-  local id = emit(EV_DELTA, body, h[2])
-  redis.call('HSET', H, 'last', id)
+  local before
+  if prev ~= '' then before = later(h[2], prev) else before = newest(h[2], h[4]) end
+  local id = emit(EV_DELTA, body, before)
+  if h[4] ~= STREAMING then redis.call('HSET', H, 'deltas', STREAMING) end
   return id
 end
 

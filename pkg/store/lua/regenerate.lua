@@ -42,7 +42,7 @@ local function enqueue(seq)
   end
 end
 
-local h = redis.call('HMGET', H, 'name', 'seq', 'done', 'last', 'rate', 'rate_end', 'expires', 'lease', 'until', CID .. cid, 'ev_n', 'ev_bytes')
+local h = redis.call('HMGET', H, 'name', 'seq', 'done', 'last', 'rate', 'rate_end', 'expires', 'lease', 'until', CID .. cid, 'ev_n', 'ev_bytes', 'deltas')
 if not h[1] then return {'expired'} end
 local seq = num(h[2])
 local done = num(h[3])
@@ -84,7 +84,7 @@ if redis.call('RPUSH', PEND, entry .. replaces .. ',"message":' .. human .. '}')
   redis.call('PEXPIRE', PEND, TTL)
 end
 local ack = ack_head .. ',"reply_to":' .. cjson.encode(human_id) .. replaces .. '}'
-local off = emit(ACK, ack, h[4])
+local off = emit(ACK, ack, newest(h[4], h[13]))
 put(f, 'last', off)
 count_event(f, ACK, ack, h[11], h[12])
 if cid ~= '' then put(f, CID .. cid, seq .. ' ' .. regen_id .. ' ' .. off) end

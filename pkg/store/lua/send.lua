@@ -59,7 +59,7 @@ if INDEX then
   if left then return {'user_rate_limited', left} end
 end
 local h = redis.call('HMGET', H, 'name', 'seq', 'done', 'last', 'rate', 'rate_end', 'expires', 'lease', 'until', CID .. cid, 'ev_n', 'ev_bytes',
-  'user', 'usage_day', 'usage_prompt', 'usage_completion', 'usage_grant')
+  'user', 'usage_day', 'usage_prompt', 'usage_completion', 'usage_grant', 'deltas')
 if not h[1] then return {'expired'} end
 local seq = num(h[2])
 local done = num(h[3])
@@ -85,7 +85,7 @@ seq = seq + 1
 put(f, 'seq', seq)
 if seq == 1 and title ~= '' then put(f, 'title', title) end
 if redis.call('RPUSH', PEND, msg) == 1 then redis.call('PEXPIRE', PEND, TTL) end
-local off = emit(ACK, ack_body, h[4])
+local off = emit(ACK, ack_body, newest(h[4], h[18]))
 put(f, 'last', off)
 count_event(f, ACK, ack_body, h[11], h[12])
 if cid ~= '' then

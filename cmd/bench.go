@@ -26,8 +26,8 @@ func newBenchCommand() *cobra.Command {
 		Short: "Load-test a running serve: turns/s, latency percentiles, idle sockets",
 		Long: `Drive a running 'chatbot serve' as real users do: create sessions (POST /token), open a
 socket each (--sockets-per-session), send messages at a fixed total rate (--rate) or closed loop
-(the next when the reply is back, --pipeline in flight per session) for --duration after a
---warmup, then wait up to --drain for the replies still due. Prints turns/s, errors by kind and
+(the next when the reply is back, --pipeline in flight per session; --stagger spreads the
+sessions' starts, which otherwise stay in step) for --duration after a --warmup, then wait up to --drain for the replies still due. Prints turns/s, errors by kind and
 latency percentiles (p50/p90/p99/max) from send to the full reply (message frame), and with
 --stream to the ack and to the first delta.
 
@@ -99,6 +99,7 @@ Only loopback URLs unless --allow-remote. A run always ends by itself.`,
 	f.IntVar(&o.SocketsPerSession, "sockets-per-session", 1, "sockets per session (the first sends, all receive)")
 	f.Float64Var(&o.Rate, "rate", 0, "messages per second in total; 0: closed loop")
 	f.IntVar(&o.Pipeline, "pipeline", 1, "closed loop: messages in flight per session")
+	f.DurationVar(&o.Stagger, "stagger", 0, "closed loop: spread the sessions' first messages over this time (at most --warmup; 0: all at once)")
 	f.DurationVar(&o.Duration, "duration", 10e9, "measured time (at most 1h)")
 	f.DurationVar(&o.Warmup, "warmup", 1e9, "time before the measured part (not counted)")
 	f.DurationVar(&o.Drain, "drain", 5e9, "time to wait for the replies due after the last send")

@@ -240,10 +240,13 @@ stop_proc "$WORK_PID"
 start_work 0s 64
 
 # 6. streams at LLM scale: a fake OpenAI-compatible model (`chatbot bench --model-addr`: 100
-# words a reply, one every 25 ms), 200 sessions in closed loop with ?stream=1, for each
+# words a reply, one every 25 ms), 200 sessions in closed loop with ?stream=1, their first
+# messages spread over one reply's time (LLM_STAGGER) as independent users' are, for each
 # worker.delta_interval of the curve: Redis and app CPU per 1,000 tokens, Redis commands and
 # bytes per token, first token after the model's, Redis memory per finished reply. With
-# BENCH_OLD_BIN, that binary's worker too (with its own defaults), between the windows.
+# BENCH_OLD_BIN, that binary's worker too (with its own defaults), between the windows. Last,
+# the default window with the sessions in step (all started at once, so their replies begin
+# and stream at the same instants).
 MP=$(free_port)
 "$bin" bench --model-addr "127.0.0.1:$MP" --model-words 100 --model-interval 25ms >>"$tmp/model.log" 2>&1 &
 MODEL_PID=$!
@@ -263,8 +266,11 @@ start_llm_work() {
 	WORK_PID=$!
 	wait_http "http://127.0.0.1:$WP/readyz"
 }
+LLM_STAGGER=2500ms
+# llm_scenario NAME [STAGGER] : the load, the sessions' starts spread over STAGGER.
 llm_scenario() {
-	scenario "$1" --sessions "$SESSIONS" --pipeline 1 --stream --duration "$DUR" --warmup 3s --model-first-token 25ms
+	scenario "$1" --sessions "$SESSIONS" --pipeline 1 --stream --duration "$DUR" --warmup 3s --model-first-token 25ms \
+		--stagger "${2-$LLM_STAGGER}"
 }
 stop_proc "$WORK_PID"
 LLM_WINDOWS="0ms 25ms 50ms 100ms"
@@ -278,6 +284,9 @@ for w in $LLM_WINDOWS; do
 		stop_proc "$WORK_PID"
 	fi
 done
+start_llm_work "$bin"
+llm_scenario llm-instep 0s
+stop_proc "$WORK_PID"
 stop_proc "$MODEL_PID"
 MODEL_PID=""
 
@@ -347,6 +356,7 @@ slow_sessions='$SLOW_SESSIONS'
 sessions='$SESSIONS'
 rate='$RATE'
 llm_windows='$LLM_WINDOWS'
+llm_stagger='$LLM_STAGGER'
 old_bin='${BENCH_OLD_NAME:-${BENCH_OLD_BIN:+$("$BENCH_OLD_BIN" version 2>/dev/null | head -1)}}'
 quick='${BENCH_QUICK:-}'
 hold='$HOLD'

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -117,6 +118,61 @@ func TestRunCountsStarvedSessions(t *testing.T) {
 	res.Print(&out)
 	if !strings.Contains(out.String(), "1 of 3 sessions got no reply in the window; 1 messages unanswered at the end") {
 		t.Fatalf("report:\n%s", out.String())
+	}
+}
+
+// --stagger spreads the sessions' first messages evenly over its time, in the sessions' order
+// (without it they all go at once, and the sessions stay in step).
+func TestRunStaggersTheFirstMessages(t *testing.T) {
+	t.Parallel()
+	f := &fakeServe{}
+	srv := newFakeServe(t, f)
+	const stagger = 400 * time.Millisecond
+	res, err := Run(context.Background(), Options{URL: srv.URL, Sessions: 4, Stagger: stagger,
+		Warmup: 500 * time.Millisecond, Duration: 200 * time.Millisecond, Drain: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Turns == 0 || res.StaggerSec != stagger.Seconds() {
+		t.Fatalf("turns %d, stagger %v s", res.Turns, res.StaggerSec)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	// One session starts every stagger/4.
+	var at []time.Time
+	for _, t := range f.firsts {
+		at = append(at, t)
+	}
+	if len(at) != 4 {
+		t.Fatalf("%d sessions sent, want 4", len(at))
+	}
+	slices.SortFunc(at, time.Time.Compare)
+	for i := 1; i < len(at); i++ {
+		if gap := at[i].Sub(at[i-1]); gap < stagger/4-20*time.Millisecond || gap > stagger/4+80*time.Millisecond {
+			t.Errorf("first messages %d and %d came %v apart, want about %v", i-1, i, gap, stagger/4)
+		}
+	}
+	var out strings.Builder
+	res.Print(&out)
+	if !strings.Contains(out.String(), "closed loop, 1 in flight per session, first messages spread over 0.4s") {
+		t.Errorf("report:\n%s", out.String())
+	}
+}
+
+func TestRunRefusesBadStagger(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Stagger: -time.Second}, "--stagger: must be 0"},
+		{Options{Stagger: time.Second, Rate: 10, Warmup: 2 * time.Second}, "--stagger: closed loop only"},
+		{Options{Stagger: 3 * time.Second, Warmup: 2 * time.Second}, "--stagger 3s: longer than --warmup 2s"},
+	} {
+		c.o.URL = "http://127.0.0.1:1"
+		if _, err := Run(context.Background(), c.o); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.o, err, c.want)
+		}
 	}
 }
 

@@ -139,7 +139,7 @@ func WriteBenchmarks(w io.Writer, dir string, m Machine) error {
 	}
 	for _, row := range d.LLM {
 		d.Scenarios = append(d.Scenarios, scenarioBlock{"6. Streams at LLM scale: " + row.Name,
-			"A fake OpenAI-compatible model (`chatbot bench --model-addr`: 100 words a reply, one every 25 ms), " + env["sessions"] + " sessions in closed loop with `?stream=1`; " + row.Name + ".",
+			"A fake OpenAI-compatible model (`chatbot bench --model-addr`: 100 words a reply, one every 25 ms), " + env["sessions"] + " sessions in closed loop with `?stream=1`, their first messages spread over " + env["llm_stagger"] + " (`--stagger`) unless in step; " + row.Name + ".",
 			row.printed})
 	}
 	t, err := template.New("BENCHMARKS.md").Option("missingkey=error").Parse(benchmarksTemplate)
@@ -494,8 +494,10 @@ func compareOld(dir string, env map[string]string, load map[string]*Result) *old
 func llmRows(dir string, env map[string]string) ([]llmRow, error) {
 	var rows []llmRow
 	names := strings.Fields(env["llm_windows"])
-	if _, err := os.Stat(filepath.Join(dir, "llm-old.json")); err == nil {
-		names = append(names, "old")
+	for _, extra := range []string{"old", "instep"} {
+		if _, err := os.Stat(filepath.Join(dir, "llm-"+extra+".json")); err == nil {
+			names = append(names, extra)
+		}
 	}
 	for _, w := range names {
 		var r Result
@@ -507,8 +509,11 @@ func llmRows(dir string, env map[string]string) ([]llmRow, error) {
 			return nil, err
 		}
 		name := "worker.delta_interval " + w
-		if w == "old" {
+		switch w {
+		case "old":
 			name = "the previous binary (" + env["old_bin"] + ", its defaults)"
+		case "instep":
+			name = "the default worker.delta_interval, sessions in step (started at once)"
 		}
 		row := llmRow{Name: name, Turns: fmt.Sprintf("%.1f", r.TurnsPerSec), printed: string(printed),
 			RedisCPU: "n/a", AppCPU: "n/a", Commands: "n/a", Bytes: "n/a", FirstP50: "n/a", FirstP99: "n/a",

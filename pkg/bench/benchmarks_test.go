@@ -71,7 +71,7 @@ func TestWriteBenchmarksOldAndLLM(t *testing.T) {
 	t.Parallel()
 	dir := copyRun(t, func(name string, b []byte) []byte {
 		if name == "run.env" {
-			b = append(b, "llm_windows='0ms 50ms'\nold_bin='main abc'\n"...)
+			b = append(b, "llm_windows='0ms 50ms'\nllm_stagger='2500ms'\nold_bin='main abc'\n"...)
 		}
 		return b
 	})
@@ -86,7 +86,7 @@ func TestWriteBenchmarksOldAndLLM(t *testing.T) {
 		"latency-new2": 1000, "latency-old": 1000, "latency-old2": 1000} {
 		write(name, Result{TurnsPerSec: tps, Turns: 100, CPU: CPUUse{Cores: map[string]float64{"redis": 0.5}}})
 	}
-	for _, w := range []string{"0ms", "50ms", "old"} {
+	for _, w := range []string{"0ms", "50ms", "old", "instep"} {
 		write("llm-"+w, Result{Sessions: 200, TurnsPerSec: 80, DurationSec: 10, Tokens: 80000, WindowReplies: 800, ReplyBytes: 800 * 500, Replies: 1000,
 			ModelFirstTokenMs: 25, FirstDelta: &Summary{N: 10, P50: 30, P99: 40},
 			CPU:    CPUUse{Cores: map[string]float64{"redis": 0.1, "serve": 0.1, "work": 0.2}},
@@ -109,6 +109,8 @@ func TestWriteBenchmarksOldAndLLM(t *testing.T) {
 		"| worker.delta_interval 50ms | 80.0 | 0.0125 | 2.00 | 100 | 0.0375 | 5.0 / 15.0 | 1000 (2.0×) | 20.0 | 0.50 |",
 		"| the previous binary (main abc, its defaults) |",
 		"### 6. Streams at LLM scale: worker.delta_interval 0ms",
+		"their first messages spread over 2500ms (`--stagger`) unless in step; worker.delta_interval 0ms.",
+		"| the default worker.delta_interval, sessions in step (started at once) |",
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("the document lacks %q", want)

@@ -35,6 +35,7 @@ type fakeServe struct {
 	mu      sync.Mutex
 	remotes map[string]int // source IPs of the sockets
 	conns   []*websocket.Conn
+	firsts  map[string]time.Time // when each session token's first message came
 }
 
 // dropAll cuts every socket without a close handshake (a crashed serve).
@@ -49,6 +50,7 @@ func (f *fakeServe) dropAll() {
 func newFakeServe(t *testing.T, f *fakeServe) *httptest.Server {
 	f.t = t
 	f.remotes = map[string]int{}
+	f.firsts = map[string]time.Time{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
 		n := f.tokens.Add(1)
@@ -109,6 +111,11 @@ func (f *fakeServe) chat(w http.ResponseWriter, r *http.Request) {
 		}
 		if cmd.Type != "message" || cmd.Msg == "" || cmd.ClientID == "" {
 			f.t.Errorf("bench sent %q", data)
+		}
+		if n == 1 {
+			f.mu.Lock()
+			f.firsts[r.URL.Query().Get("token")] = time.Now()
+			f.mu.Unlock()
 		}
 		if f.refuseEvery > 0 && n%f.refuseEvery == 0 {
 			write(map[string]any{"type": "error", "code": "rate_limited", "msg": "slow down", "client_id": cmd.ClientID})

@@ -22,6 +22,7 @@ type Result struct {
 	Stream            bool    `json:"stream"`
 	Rate              float64 `json:"rate"` // 0: closed loop
 	Pipeline          int     `json:"pipeline,omitempty"`
+	StaggerSec        float64 `json:"stagger_s,omitempty"` // closed loop: the first messages spread over this
 	DurationSec       float64 `json:"duration_s"`
 	// WindowStart and WindowEnd bound the measured window (Unix seconds), to line other
 	// samples up with it.
@@ -105,7 +106,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		withInfo = err == nil
 	}
 	if o.Rate == 0 {
-		res.Pipeline = o.Pipeline
+		res.Pipeline, res.StaggerSec = o.Pipeline, o.Stagger.Seconds()
 	}
 
 	t0 := time.Now()
@@ -167,7 +168,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Rate > 0 {
 		rec.addError("client_behind", paced(ctx, sessions, o.Rate, start, rec.to))
 	} else {
-		closedLoop(ctx, sessions, o.Pipeline, rec.to)
+		closedLoop(ctx, sessions, o.Pipeline, o.Stagger, rec.to)
 	}
 	select {
 	case from := <-cpuFrom:
@@ -302,17 +303,28 @@ func openSessions(ctx, rctx context.Context, c *client, tokens []string, o Optio
 	return out, failed
 }
 
-// closedLoop keeps pipeline messages in flight per session until end (or ctx ends).
-func closedLoop(ctx context.Context, sessions []*session, pipeline int, end time.Time) {
+// closedLoop keeps pipeline messages in flight per session until end (or ctx ends), the
+// sessions starting one after another over stagger.
+func closedLoop(ctx context.Context, sessions []*session, pipeline int, stagger time.Duration, end time.Time) {
 	ctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, s := range sessions {
+	for i, s := range sessions {
 		s.credits = make(chan struct{}, pipeline)
 		for range pipeline {
 			s.credits <- struct{}{}
 		}
+		start := stagger * time.Duration(i) / time.Duration(len(sessions))
 		wg.Go(func() {
+			if start > 0 {
+				t := time.NewTimer(start)
+				defer t.Stop()
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
 			for {
 				select {
 				case <-ctx.Done():

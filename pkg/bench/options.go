@@ -28,6 +28,11 @@ type Options struct {
 	// Pipeline is, in closed loop, how many messages each session keeps waiting for a reply.
 	// Default 1.
 	Pipeline int
+	// Stagger spreads, in closed loop, the sessions' first messages evenly over this time
+	// (at most Warmup); 0 starts them all at once. Sessions started together stay in step:
+	// their replies begin, and with a streaming model stream, at the same instants. Spread
+	// over one reply's time, they are independent users' replies.
+	Stagger time.Duration
 	// Duration is how long the measured part lasts. Default 10s; at most MaxDuration.
 	Duration time.Duration
 	// Warmup runs before the measured part; what is sent then is not counted. Default 1s;
@@ -131,6 +136,12 @@ func (o *Options) validate() (*url.URL, error) {
 		return nil, fmt.Errorf("durations are limited to %s", MaxDuration)
 	case o.Rate < 0:
 		return nil, errors.New("--rate: must be 0 (closed loop) or positive")
+	case o.Stagger < 0:
+		return nil, errors.New("--stagger: must be 0 (all at once) or positive")
+	case o.Stagger > 0 && o.Rate > 0:
+		return nil, errors.New("--stagger: closed loop only (a fixed --rate spreads the messages itself)")
+	case o.Stagger > o.Warmup:
+		return nil, fmt.Errorf("--stagger %s: longer than --warmup %s, so the measured window would count the sessions still starting", o.Stagger, o.Warmup)
 	case o.Sessions > 1_000_000 || o.Idle > 1_000_000:
 		return nil, errors.New("--sessions and --idle: at most 1000000")
 	case o.SourceAddrs < 0 || o.SourceAddrs > 254:

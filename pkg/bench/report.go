@@ -41,6 +41,9 @@ func (s Summary) String() string {
 // Print writes the result for people.
 func (r *Result) Print(w io.Writer) {
 	mode := fmt.Sprintf("closed loop, %d in flight per session", r.Pipeline)
+	if r.StaggerSec > 0 {
+		mode += fmt.Sprintf(", first messages spread over %.1fs", r.StaggerSec)
+	}
 	if r.Rate > 0 {
 		mode = fmt.Sprintf("fixed rate %.0f msg/s", r.Rate)
 	}

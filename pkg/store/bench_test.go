@@ -43,6 +43,20 @@ func newSession(b *testing.B, s *store.Store, ctx context.Context) string {
 	return sess.Token
 }
 
+// benchTurn is the turn of a new session's first message, begun with an hour's lease.
+func benchTurn(b *testing.B, s *store.Store, ctx context.Context) store.Turn {
+	b.Helper()
+	token := newSession(b, s, ctx)
+	if _, err := s.Send(ctx, token, benchMessage(0), noLimits); err != nil {
+		b.Fatal(err)
+	}
+	turn, state, err := s.BeginTurn(ctx, token, "bench", 0, time.Hour)
+	if err != nil || state != store.TurnReady {
+		b.Fatalf("begin: %v %v", state, err)
+	}
+	return turn
+}
+
 func benchMessage(i int) chat.Message {
 	return chat.Message{ID: uuid.NewString(), Role: chat.RoleHuman, Msg: "Hello, how are you today?",
 		Timestamp: time.Now().UTC(), ClientID: "c" + strconv.Itoa(i)}
@@ -123,14 +137,7 @@ func BenchmarkEnqueue(b *testing.B) {
 // BenchmarkEmitDelta writes one delta event under the lease (per streamed piece of a reply).
 func BenchmarkEmitDelta(b *testing.B) {
 	eachBackend(b, func(b *testing.B, s *store.Store, ctx context.Context) {
-		token := newSession(b, s, ctx)
-		if _, err := s.Send(ctx, token, benchMessage(0), noLimits); err != nil {
-			b.Fatal(err)
-		}
-		turn, state, err := s.BeginTurn(ctx, token, "bench", 0, time.Minute)
-		if err != nil || state != store.TurnReady {
-			b.Fatalf("begin: %v %v", state, err)
-		}
+		turn := benchTurn(b, s, ctx)
 		ev := chat.Event{Type: chat.FrameDelta, ReplyTo: turn.Message.ID, Text: "Hello, "}
 		b.ReportAllocs()
 		for b.Loop() {
@@ -158,14 +165,7 @@ func benchmarkEmitDeltas(b *testing.B, every time.Duration) {
 	eachBackend(b, func(b *testing.B, s *store.Store, ctx context.Context) {
 		ds := make([]store.Delta, 64)
 		for i := range ds {
-			token := newSession(b, s, ctx)
-			if _, err := s.Send(ctx, token, benchMessage(0), noLimits); err != nil {
-				b.Fatal(err)
-			}
-			turn, state, err := s.BeginTurn(ctx, token, "bench", 0, time.Hour)
-			if err != nil || state != store.TurnReady {
-				b.Fatalf("begin: %v %v", state, err)
-			}
+			turn := benchTurn(b, s, ctx)
 			ds[i] = store.Delta{Turn: turn, Event: chat.Event{Type: chat.FrameDelta, ReplyTo: turn.Message.ID, Text: "Hello, how are "}}
 		}
 		b.ReportAllocs()

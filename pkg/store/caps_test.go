@@ -1,13 +1,16 @@
 package store_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"chatbot/internal/redistest"
 	"chatbot/pkg/chat"
 	"chatbot/pkg/store"
 	"chatbot/pkg/store/storetest"
@@ -194,4 +197,103 @@ func TestBytesPerMessage(t *testing.T) {
 func frame(text string) []byte {
 	b, _ := chat.Marshal(map[string]string{"type": "message", "msg": text})
 	return b
+}
+
+// A session at its caps drops its oldest entries at every step, and the step reads just those
+// to drop them: the ack a send adds drops one event (XRANGE COUNT 1), the message and reply a
+// turn adds drop two history entries (LRANGE 0 1). Before, each read 64 (converted into Lua
+// every time: most of what the step cost Redis). Seen with MONITOR on a Redis of the test's own.
+func TestTrimAtTheCapsReadsWhatItDrops(t *testing.T) {
+	node := redistest.NewNode(t, redistest.Options{Name: "trim"})
+	s, ctx := setup(t, storetest.Backend{Name: "single", URL: node.URL()}, store.Options{HistoryMax: 6, EventsMax: 8})
+	sess, _ := s.CreateSession(ctx, "a")
+	for i := range 10 {
+		turn(t, ctx, s, sess.Token, "m"+strconv.Itoa(i))
+	}
+	mon := monitor(t, node.Addr())
+	turn(t, ctx, s, sess.Token, "one more")
+	var xrange, lrange []string
+	for _, line := range mon.until(t, ctx, node) {
+		switch {
+		case strings.Contains(line, `"XRANGE"`):
+			xrange = append(xrange, line[strings.Index(line, `"XRANGE"`):])
+		case strings.Contains(line, `"LRANGE"`) && strings.Contains(line, ":messages"):
+			lrange = append(lrange, line[strings.Index(line, `"LRANGE"`):])
+		}
+	}
+	if len(xrange) != 2 || !strings.HasSuffix(xrange[0], `"COUNT" "1"`) || !strings.HasSuffix(xrange[1], `"COUNT" "1"`) {
+		t.Errorf("the events trimmed were read with %q, want two XRANGE ... COUNT 1 (the send's and the finish's)", xrange)
+	}
+	// begin_turn reads the newest entries for the prompt (negative indexes); the trim reads the
+	// oldest two.
+	trims := 0
+	for _, l := range lrange {
+		if strings.HasSuffix(l, `"0" "1"`) {
+			trims++
+		} else if !strings.Contains(l, `"-`) {
+			t.Errorf("history read %s, want the prompt's (negative indexes) or the trim's two", l)
+		}
+	}
+	if trims != 1 {
+		t.Errorf("history reads %q: want one trim reading the two oldest entries", lrange)
+	}
+	k := keptOf(t, ctx, s, sess.Token)
+	if k.hist != 6 || k.events != 8 {
+		t.Fatalf("kept %d history entries and %d events, want the caps 6 and 8", k.hist, k.events)
+	}
+}
+
+// monitoring is a MONITOR connection's lines.
+type monitoring struct {
+	conn  net.Conn
+	lines chan string
+}
+
+// monitor starts MONITOR on the Redis at addr; its lines come until the test ends.
+func monitor(t *testing.T, addr string) *monitoring {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	r := bufio.NewReader(conn)
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte("MONITOR\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := r.ReadString('\n'); err != nil || ok != "+OK\r\n" {
+		t.Fatalf("MONITOR: %q %v", ok, err)
+	}
+	m := &monitoring{conn: conn, lines: make(chan string, 4096)}
+	go func() {
+		defer close(m.lines)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			m.lines <- strings.TrimSpace(line)
+		}
+	}()
+	return m
+}
+
+// until returns the lines monitored up to now: it runs ECHO with a mark on node and reads
+// until the mark's line.
+func (m *monitoring) until(t *testing.T, ctx context.Context, node *redistest.Node) []string {
+	t.Helper()
+	mark := "monitor-mark-" + uuid.NewString()
+	if _, err := node.Do(ctx, "ECHO", mark); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for line := range m.lines {
+		if strings.Contains(line, mark) {
+			return out
+		}
+		out = append(out, line)
+	}
+	t.Fatalf("MONITOR ended before its mark (%d lines)", len(out))
+	return nil
 }

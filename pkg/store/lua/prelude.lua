@@ -108,13 +108,23 @@ local function ev_size(typ, body)
   return #typ + #body
 end
 
+-- trim_batch is how many of the oldest entries a trim reads next: those the count cap drops
+-- (over, at least one) the first time, twice as many as the last read each time after (the
+-- bytes cap still binds), at most 64. A session at its cap drops one entry a step: reading
+-- one, not 64 (each converted to Lua), is most of what the step costs Redis then.
+local function trim_batch(over, last)
+  if last then return math.min(last * 2, 64) end
+  return math.min(math.max(over, 1), 64)
+end
+
 -- trim_out drops OUT's oldest events (never the newest) while it holds more than EVMAX of
 -- them or more than EVMAX_BYTES counted, given n and bytes (with the newest event), and
 -- returns what is left of both.
 local function trim_out(n, bytes)
-  local drop, start = {}, '-'
+  local drop, start, want = {}, '-', nil
   while n > 1 and (n > EVMAX or bytes > EVMAX_BYTES) do
-    local batch = redis.call('XRANGE', OUT, start, '+', 'COUNT', 64)
+    want = trim_batch(n - EVMAX, want)
+    local batch = redis.call('XRANGE', OUT, start, '+', 'COUNT', want)
     if #batch == 0 then break end
     for _, e in ipairs(batch) do
       if n <= 1 or (n <= EVMAX and bytes <= EVMAX_BYTES) then break end
@@ -145,9 +155,10 @@ end
 -- more than max_bytes, given its length and bytes after the newest keep were added (those
 -- stay), and returns the bytes left and the entries dropped.
 local function trim_history(len, bytes, max_n, max_bytes, keep)
-  local drop = 0
+  local drop, want = 0, nil
   while len - drop > keep and (len - drop > max_n or bytes > max_bytes) do
-    local batch = redis.call('LRANGE', MSGS, drop, drop + 63)
+    want = trim_batch(len - drop - max_n, want)
+    local batch = redis.call('LRANGE', MSGS, drop, drop + want - 1)
     if #batch == 0 then break end
     for _, m in ipairs(batch) do
       if len - drop <= keep or (len - drop <= max_n and bytes <= max_bytes) then break end

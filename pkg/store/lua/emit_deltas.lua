@@ -8,8 +8,8 @@
 -- and ARGV, for each delta i from 0: KEYS[5 + 2i] and KEYS[6 + 2i], its session's hash and
 -- event stream; ARGV[5 + 4i] to ARGV[8 + 4i], its session's notify channel, the worker
 -- attempt writing, the ID of the delta it wrote before ('' for none or not known), and the
--- event's JSON body. The prelude's H, OUT and CHAN are set
--- to each delta's session in turn: emit_delta writes to them.
+-- event's JSON body. The prelude's H, OUT and CHAN are set to each delta's session in turn:
+-- emit_delta writes to them.
 local ids = {}
 for i = 0, (#KEYS - 6) / 2 do
   local a = 5 + 4 * i

@@ -38,7 +38,10 @@ type SubscriberOptions struct {
 // connection, subscribing everything again before calling OnResubscribe.
 //
 // Plain SUBSCRIBE is used (not SSUBSCRIBE): on a Redis Cluster a PUBLISH reaches the
-// subscribers of every node, so one connection to any node hears every session.
+// subscribers of every node, so one connection to any node hears every session. The price is
+// that every node of a cluster handles every event's notification (the cluster bus), which
+// bounds the events a cluster can announce whatever its size (docs/OPERATIONS.md, the
+// capacity model); sharded pub/sub, a connection per shard, would not.
 type Subscriber struct {
 	st  *Store
 	opt SubscriberOptions

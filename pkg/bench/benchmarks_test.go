@@ -103,6 +103,7 @@ func TestWriteBenchmarksOldAndLLM(t *testing.T) {
 		"## Against the previous binary, same run", "main abc ran the same two scenarios",
 		// throughput: this binary's runs are testdata's and 3000; the old ones 1000 each.
 		"| throughput, closed loop (turns/s) |",
+		"| throughput: Redis CPU over serve + work CPU (what the machine's speed moves less) |",
 		"## Streams at LLM scale",
 		// 0.1 cores x 10 s / 80,000 tokens x 1,000; 2 commands and 100 B a token; 1,000 B a reply, 2x its 500 B.
 		// serve: 0.1 cores over 200 sockets.

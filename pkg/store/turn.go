@@ -244,7 +244,9 @@ func (s *Store) evalStep(ctx context.Context, sc *rueidis.Lua, tokens []string, 
 	return arr, err
 }
 
-// EmitDelta writes an event (a delta) of the turn, only while the lease is the turn's.
+// EmitDelta writes an event (a delta) of the turn, only while the lease is the turn's. It does
+// not know the turn's delta before it, so after the first the script reads the stream's tail
+// for it (one command more): the worker writes through EmitDeltas, with Delta.Prev.
 func (s *Store) EmitDelta(ctx context.Context, t Turn, ev chat.Event) (string, error) {
 	return s.emit(ctx, t.Token, t.Holder, "", ev)
 }

@@ -1,10 +1,8 @@
 package store_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -210,10 +208,10 @@ func TestTrimAtTheCapsReadsWhatItDrops(t *testing.T) {
 	for i := range 10 {
 		turn(t, ctx, s, sess.Token, "m"+strconv.Itoa(i))
 	}
-	mon := monitor(t, node.Addr())
+	mon := node.Monitor(t)
 	turn(t, ctx, s, sess.Token, "one more")
 	var xrange, lrange []string
-	for _, line := range mon.until(t, ctx, node) {
+	for _, line := range mon.Until(t, ctx) {
 		switch {
 		case strings.Contains(line, `"XRANGE"`):
 			xrange = append(xrange, line[strings.Index(line, `"XRANGE"`):])
@@ -241,59 +239,4 @@ func TestTrimAtTheCapsReadsWhatItDrops(t *testing.T) {
 	if k.hist != 6 || k.events != 8 {
 		t.Fatalf("kept %d history entries and %d events, want the caps 6 and 8", k.hist, k.events)
 	}
-}
-
-// monitoring is a MONITOR connection's lines.
-type monitoring struct {
-	conn  net.Conn
-	lines chan string
-}
-
-// monitor starts MONITOR on the Redis at addr; its lines come until the test ends.
-func monitor(t *testing.T, addr string) *monitoring {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	r := bufio.NewReader(conn)
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := conn.Write([]byte("MONITOR\r\n")); err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := r.ReadString('\n'); err != nil || ok != "+OK\r\n" {
-		t.Fatalf("MONITOR: %q %v", ok, err)
-	}
-	m := &monitoring{conn: conn, lines: make(chan string, 4096)}
-	go func() {
-		defer close(m.lines)
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			m.lines <- strings.TrimSpace(line)
-		}
-	}()
-	return m
-}
-
-// until returns the lines monitored up to now: it runs ECHO with a mark on node and reads
-// until the mark's line.
-func (m *monitoring) until(t *testing.T, ctx context.Context, node *redistest.Node) []string {
-	t.Helper()
-	mark := "monitor-mark-" + uuid.NewString()
-	if _, err := node.Do(ctx, "ECHO", mark); err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for line := range m.lines {
-		if strings.Contains(line, mark) {
-			return out
-		}
-		out = append(out, line)
-	}
-	t.Fatalf("MONITOR ended before its mark (%d lines)", len(out))
-	return nil
 }

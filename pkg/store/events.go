@@ -3,6 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
+
+	"github.com/redis/rueidis"
 
 	"chatbot/pkg/chat"
 )
@@ -30,25 +33,45 @@ var emitScript = sessionScript("emit.lua")
 // Emit writes an event to the session's stream and announces it, outside any worker lease
 // (tests, ops). It reports ErrSessionNotFound when the session does not exist.
 func (s *Store) Emit(ctx context.Context, token string, ev chat.Event) (string, error) {
-	return s.emit(ctx, token, "", "", ev)
+	id, _, err := s.emit(ctx, token, "", "", 0, ev)
+	return id, err
 }
 
-func (s *Store) emit(ctx context.Context, token, holder, prev string, ev chat.Event) (string, error) {
+// emit runs emit.lua: with a holder, under its lease, for its turn seq; stop reports a
+// holder's delta written for a turn the user asked to stop (emit_delta, prelude.lua).
+func (s *Store) emit(ctx context.Context, token, holder, prev string, seq int64, ev chat.Event) (id string, stop bool, err error) {
 	body, err := EncodeEvent(ev)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	id, err := s.evalSession(ctx, emitScript, token, holder, ev.Type, body, prev).ToString()
+	m, err := s.evalSession(ctx, emitScript, token, holder, ev.Type, body, prev, strconv.FormatInt(seq, 10)).ToMessage()
+	if err == nil {
+		id, stop, err = written(m)
+	}
 	if isNil(err) {
 		if holder != "" {
-			return "", ErrLeaseLost
+			return "", false, ErrLeaseLost
 		}
-		return "", ErrSessionNotFound
+		return "", false, ErrSessionNotFound
 	}
 	if err != nil {
-		return "", fmt.Errorf("emit %s: %w", ev.Type, err)
+		return "", false, fmt.Errorf("emit %s: %w", ev.Type, err)
 	}
-	return id, nil
+	return id, stop, nil
+}
+
+// written reads emit_delta's reply: the event's ID, or the ID in an array of one when the
+// user asked to stop the turn (stop), or nil (a Redis nil error).
+func written(m rueidis.RedisMessage) (id string, stop bool, err error) {
+	if arr, err := m.ToArray(); err == nil {
+		if len(arr) != 1 {
+			return "", false, fmt.Errorf("a delta's reply of %d elements", len(arr))
+		}
+		id, err := arr[0].ToString()
+		return id, true, err
+	}
+	id, err = m.ToString()
+	return id, false, err
 }
 
 // ReadEvents returns up to count events after the offset after ("" or "0" for all kept).

@@ -157,13 +157,17 @@ func TestEmitDeltas(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
 		s, ctx := setup(t, b, store.Options{})
 		var ds []store.Delta
-		for i := range 5 {
+		for i := range 6 {
 			turn := begunTurn(t, s, ctx)
 			switch i {
 			case 1:
 				turn.Holder = "another attempt"
 			case 3:
 				if _, err := s.DeleteSession(ctx, turn.Token); err != nil {
+					t.Fatal(err)
+				}
+			case 5:
+				if _, err := s.Stop(ctx, turn.Token); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -177,8 +181,8 @@ func TestEmitDeltas(t *testing.T) {
 				}
 				continue
 			}
-			if d.Err != nil {
-				t.Fatalf("delta %d: %v", i, d.Err)
+			if d.Err != nil || d.Stop != (i == 5) {
+				t.Fatalf("delta %d: stop %v, %v (the user stopped turn 5 only)", i, d.Stop, d.Err)
 			}
 			evs, err := s.ReadEvents(ctx, d.Turn.Token, "", 10)
 			if err != nil || len(evs) != 2 || evs[1].ID != d.ID || evs[1].Type != chat.FrameDelta || !strings.Contains(string(evs[1].Body), `"text `+strconv.Itoa(i)+`"`) {

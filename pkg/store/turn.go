@@ -246,9 +246,11 @@ func (s *Store) evalStep(ctx context.Context, sc *rueidis.Lua, tokens []string, 
 
 // EmitDelta writes an event (a delta) of the turn, only while the lease is the turn's. It does
 // not know the turn's delta before it, so after the first the script reads the stream's tail
-// for it (one command more): the worker writes through EmitDeltas, with Delta.Prev.
+// for it (one command more): the worker writes through EmitDeltas, with Delta.Prev, and learns
+// there of a stop (Delta.Stop).
 func (s *Store) EmitDelta(ctx context.Context, t Turn, ev chat.Event) (string, error) {
-	return s.emit(ctx, t.Token, t.Holder, "", ev)
+	id, _, err := s.emit(ctx, t.Token, t.Holder, "", t.Seq, ev)
+	return id, err
 }
 
 // Delta is a delta event of a turn, for EmitDeltas; ID and Err are what writing it gave (as
@@ -261,6 +263,9 @@ type Delta struct {
 	// delta after its predecessor (prelude.lua).
 	Prev string
 	ID   string
+	// Stop: the delta was written, and the user has asked to stop its turn (Store.Stop), which
+	// the lease's renewal would report too (Renewal.Stop).
+	Stop bool
 	Err  error
 }
 
@@ -272,7 +277,8 @@ var emitDeltasScript = sessionScript("emit_deltas.lua")
 // script for each; on a cluster each is its own script (inSteps).
 func (s *Store) EmitDeltas(ctx context.Context, ds []Delta) {
 	s.inSteps(len(ds), func(i int) {
-		ds[i].ID, ds[i].Err = s.emit(ctx, ds[i].Turn.Token, ds[i].Turn.Holder, ds[i].Prev, ds[i].Event)
+		d := &ds[i]
+		d.ID, d.Stop, d.Err = s.emit(ctx, d.Turn.Token, d.Turn.Holder, d.Prev, d.Turn.Seq, d.Event)
 	}, func(lo, hi int) { s.emitDeltas(ctx, ds[lo:hi]) })
 }
 
@@ -283,7 +289,7 @@ func (s *Store) emitDeltas(ctx context.Context, ds []Delta) {
 		}
 	}
 	tokens := make([]string, len(ds))
-	args := make([]string, 0, 4*len(ds))
+	args := make([]string, 0, 5*len(ds))
 	for i, d := range ds {
 		body, err := EncodeEvent(d.Event)
 		if err != nil {
@@ -291,7 +297,7 @@ func (s *Store) emitDeltas(ctx context.Context, ds []Delta) {
 			return
 		}
 		tokens[i] = d.Turn.Token
-		args = append(args, s.keys.Notify(d.Turn.Token), d.Turn.Holder, d.Prev, body)
+		args = append(args, s.keys.Notify(d.Turn.Token), d.Turn.Holder, strconv.FormatInt(d.Turn.Seq, 10), d.Prev, body)
 	}
 	arr, err := s.evalStep(ctx, emitDeltasScript, tokens, true, args)
 	if err != nil {
@@ -299,7 +305,7 @@ func (s *Store) emitDeltas(ctx context.Context, ds []Delta) {
 		return
 	}
 	for i, r := range arr {
-		ds[i].ID, ds[i].Err = r.ToString()
+		ds[i].ID, ds[i].Stop, ds[i].Err = written(r)
 		if isNil(ds[i].Err) {
 			ds[i].Err = ErrLeaseLost
 		}

@@ -128,7 +128,9 @@ func TestLeaseExpiryHandsOverWithRestart(t *testing.T) {
 	})
 }
 
-func TestStopReachesRenew(t *testing.T) {
+// A stop the user asks for reaches the worker with the lease's renewal and with its next delta,
+// for the turn it was asked for only.
+func TestStopReachesRenewAndDeltas(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
 		s, ctx := setup(t, b, store.Options{})
 		sess, _ := s.CreateSession(ctx, "a")
@@ -138,14 +140,32 @@ func TestStopReachesRenew(t *testing.T) {
 		s.Send(ctx, sess.Token, human("one"), lim)
 		s.Send(ctx, sess.Token, human("two"), lim)
 		turn, _, _ := s.BeginTurn(ctx, sess.Token, "w", 10, 5*time.Second)
+		delta := func(turn store.Turn, prev string) store.Delta {
+			t.Helper()
+			ds := []store.Delta{{Turn: turn, Prev: prev, Event: chat.Event{Type: chat.FrameDelta, ReplyTo: turn.Message.ID, Text: "e"}}}
+			s.EmitDeltas(ctx, ds)
+			if ds[0].Err != nil || ds[0].ID == "" {
+				t.Fatalf("delta: %+v", ds[0])
+			}
+			return ds[0]
+		}
 		if stop, err := s.RenewLease(ctx, turn, 5*time.Second); err != nil || stop {
 			t.Fatalf("renew before stop: %v %v", stop, err)
+		}
+		first := delta(turn, "")
+		if first.Stop {
+			t.Fatal("delta before stop reports a stop")
 		}
 		if n, err := s.Stop(ctx, sess.Token); err != nil || n != 1 {
 			t.Fatalf("stop: %d %v", n, err)
 		}
 		if stop, err := s.RenewLease(ctx, turn, 5*time.Second); err != nil || !stop {
 			t.Fatalf("renew after stop: %v %v", stop, err)
+		}
+		for _, prev := range []string{first.ID, ""} { // with its predecessor known, and not
+			if d := delta(turn, prev); !d.Stop {
+				t.Fatalf("delta after stop (prev %q) reports none", prev)
+			}
 		}
 		r, _ := botReply(turn, "ec")
 		r.Stopped = true
@@ -156,6 +176,9 @@ func TestStopReachesRenew(t *testing.T) {
 		turn2, _, _ := s.BeginTurn(ctx, sess.Token, "w", 10, 5*time.Second)
 		if turn2.Seq != 2 || turn2.Stop {
 			t.Fatalf("turn 2 %+v", turn2)
+		}
+		if d := delta(turn2, ""); d.Stop {
+			t.Fatal("turn 2's delta reports turn 1's stop")
 		}
 		if _, err := s.Stop(ctx, uuid.NewString()); !errors.Is(err, store.ErrSessionNotFound) {
 			t.Fatalf("stop unknown: %v", err)

@@ -19,7 +19,8 @@ import (
 type deltaSink struct {
 	c     *consumer
 	t     store.Turn
-	lost  context.CancelCauseFunc // ends the generation when the lease is gone
+	end   context.CancelCauseFunc // ends the generation: the lease is gone, or the user stopped it
+	heard *heard                  // when a delta was last written: the lease is held, no stop
 	every time.Duration
 	bytes int
 
@@ -36,9 +37,9 @@ type deltaSink struct {
 	done chan struct{}
 }
 
-func newDeltaSink(c *consumer, t store.Turn, lost context.CancelCauseFunc) *deltaSink {
+func newDeltaSink(c *consumer, t store.Turn, end context.CancelCauseFunc, h *heard) *deltaSink {
 	d := &deltaSink{
-		c: c, t: t, lost: lost, every: max(c.w.opt.DeltaInterval, 0), bytes: c.w.opt.DeltaBytes,
+		c: c, t: t, end: end, heard: h, every: max(c.w.opt.DeltaInterval, 0), bytes: c.w.opt.DeltaBytes,
 		restart: t.Restart,
 		kick:    make(chan struct{}, 1),
 		quit:    make(chan struct{}),
@@ -104,14 +105,14 @@ func onGrid(t time.Time, every time.Duration) time.Time {
 }
 
 // send writes one delta (with the deltas of the Worker's other replies waiting to go).
-func (d *deltaSink) send(text string, restart bool) (string, error) {
+func (d *deltaSink) send(text string, restart bool) store.Delta {
 	if err := d.c.work.Err(); err != nil {
-		return "", err
+		return store.Delta{Err: err}
 	}
 	w := d.c.w.deltas.do(d.c.work, store.Delta{Turn: d.t, Prev: d.prev, Event: chat.Event{Type: chat.FrameDelta,
 		ReplyTo: d.t.Message.ID, Text: text, Restart: restart, Traceparent: d.t.Traceparent}})
 	d.prev = w.ID // "" on an error: the write may have happened all the same
-	return w.ID, w.Err
+	return w
 }
 
 // firstDeltaWait is how long the first piece of a reply waits for the rest: a reply the model
@@ -149,17 +150,21 @@ func (d *deltaSink) loop() {
 			text, restart := d.take()
 			last = time.Now()
 			due = onGrid(last.Add(d.every), d.every)
-			id, err := d.send(text, restart)
-			if err == nil {
-				d.ids = append(d.ids, id)
-			}
+			w := d.send(text, restart)
 			switch {
-			case errors.Is(err, store.ErrLeaseLost):
-				d.lost(store.ErrLeaseLost)
+			case errors.Is(w.Err, store.ErrLeaseLost):
+				d.end(store.ErrLeaseLost)
 				return
-			case err != nil:
+			case w.Err != nil:
 				// The text is lost from the deltas only; the message event will have it.
-				d.c.log.WarnContext(turnContext(d.t), "sending a delta failed", "seq", d.t.Seq, "err", err)
+				d.c.log.WarnContext(turnContext(d.t), "sending a delta failed", "seq", d.t.Seq, "err", w.Err)
+				continue
+			}
+			d.ids = append(d.ids, w.ID)
+			d.heard.now()
+			if w.Stop {
+				d.end(errStopped) // what is left to send goes in the stopped reply's message event
+				return
 			}
 		}
 	}

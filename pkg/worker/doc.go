@@ -13,7 +13,8 @@
 // what it holds (XCLAIM to itself, resetting the idle time), so only the requests of a consumer
 // that stopped doing so — a dead one — become idle for ClaimIdle, and then any consumer takes
 // them over (XAUTOCLAIM). The session lease lasts ClaimIdle/2 (at least 1s) and is renewed
-// every 500ms while a reply is generated, so by the time a request is taken over the dead
+// every 500ms while a reply is generated (every third of it while deltas, which check it
+// too, are written), so by the time a request is taken over the dead
 // attempt's lease has expired and the new attempt begins at once; its first delta carries
 // "restart": true. The lease fences every write of an attempt, so a request is answered once.
 //

@@ -319,13 +319,14 @@ func (c *consumer) answer(j job, t store.Turn, b began) (fin store.Finished, err
 	gen, end := context.WithCancelCause(ctx)
 	defer end(nil)
 	lease, stopLease := context.WithCancel(c.work)
-	renewer := c.keepLease(lease, t, end)
+	var h heard
+	renewer := c.keepLease(lease, t, end, &h)
 	defer func() {
 		stopLease()
 		<-renewer
 	}()
 
-	sink := newDeltaSink(c, t, end)
+	sink := newDeltaSink(c, t, end, &h)
 	start := time.Now()
 	text, attempts, spent, err := c.generate(gen, t, msgs, sink)
 	deltas := sink.close()

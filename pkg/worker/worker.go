@@ -88,7 +88,8 @@ type Options struct {
 	// expired when its request is taken over.
 	Lease time.Duration
 	// RenewEvery is how often the lease is renewed, and so how soon a stop is seen, while a
-	// reply is generated. Default Lease/3, at most 500ms.
+	// reply is generated and writes no delta (each delta sees a stop too; while they flow the
+	// lease is renewed every Lease/3). Default Lease/3, at most 500ms.
 	RenewEvery time.Duration
 	// DeltaBytes: a delta goes as soon as this many bytes wait, whatever DeltaInterval says.
 	// Default 256.

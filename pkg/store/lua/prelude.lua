@@ -78,19 +78,22 @@ local function newest(last, deltas)
   return false
 end
 
--- emit_delta writes a delta event of holder's turn, only while holder has the lease, and
--- returns its ID, or false (the session is gone or the lease is someone else's). prev is the
--- ID of the delta holder wrote before, '' for none or not known. A lease holder's delta is
--- counted in neither 'ev_n' nor 'ev_bytes': the step that stores its reply deletes it (one
--- written outside a lease, emit.lua, is counted like any other event). emit_deltas.lua calls
--- it for many sessions in turn, H, OUT and CHAN set to each one's.
-local function emit_delta(holder, prev, body)
-  local h = redis.call('HMGET', H, 'name', 'last', 'lease', 'deltas')
+-- emit_delta writes a delta event of holder's turn seq, only while holder has the lease, and
+-- returns its ID; {ID} (the ID in an array of one) when the user has asked to stop the turn
+-- (stop.lua): the worker sees a stop with its next delta, not only with its next renewal
+-- (renew); false when the session is gone or the lease is someone else's. prev is the ID of
+-- the delta holder wrote before, '' for none or not known. A lease holder's delta is counted
+-- in neither 'ev_n' nor 'ev_bytes': the step that stores its reply deletes it (one written
+-- outside a lease, emit.lua, is counted like any other event). emit_deltas.lua calls it for
+-- many sessions in turn, H, OUT and CHAN set to each one's.
+local function emit_delta(holder, prev, body, seq)
+  local h = redis.call('HMGET', H, 'name', 'last', 'lease', 'deltas', 'stop')
   if not h[1] or h[3] ~= holder then return false end
   local before
   if prev ~= '' then before = later(h[2], prev) else before = newest(h[2], h[4]) end
   local id = emit(EV_DELTA, body, before)
   if h[4] ~= STREAMING then redis.call('HSET', H, 'deltas', STREAMING) end
+  if h[5] and num(h[5]) == seq then return {id} end
   return id
 end
 

@@ -201,6 +201,8 @@ start_work 0s 64
 scenario throughput --sessions "$SESSIONS" --pipeline 1 --duration "$DUR" --warmup 2s
 # 2. the same sessions at a fixed 1000 messages/s: latency end to end.
 scenario latency --sessions "$SESSIONS" --rate "$RATE" --duration "$DUR" --warmup 2s
+# 2b. and at twice the rate (issue 15's tail: p99 <= 5 ms at 1,000 turns/s, <= 10 ms at 2,000).
+scenario latency2 --sessions "$SESSIONS" --rate "$((2 * RATE))" --duration "$DUR" --warmup 2s
 # With BENCH_OLD_BIN (say, the previous main): the same two scenarios with that binary's
 # serve and work, alternated with this one's, old-new-old after the first: the ratios in the
 # document are of the sums of each binary's two runs.

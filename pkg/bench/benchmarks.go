@@ -4,8 +4,10 @@ import (
 	"bufio"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"math"
 	"os"
@@ -132,6 +134,9 @@ func WriteBenchmarks(w io.Writer, dir string, m Machine) error {
 			"MONITOR on the Redis during the window, at a low rate (MONITOR slows Redis down; these figures are counts, not speed). Each client connection is attributed to the process that owns it (/proc). EVALSHA is named after the script it runs.",
 			printed["roundtrips"]},
 	}
+	if err := latencyTwice(d, dir, env, load["latency"]); err != nil {
+		return err
+	}
 	d.Old = compareOld(dir, env, load)
 	d.LLM, err = llmRows(dir, env)
 	if err != nil {
@@ -158,8 +163,10 @@ type benchmarksDoc struct {
 
 	Throughput, Latency, Streaming, Slow cpuFigures
 
-	Tput, TputOK, WholeMachine                                   string
-	LatP50, LatP99, LatRate, LatOK                               string
+	Tput, TputOK, WholeMachine     string
+	LatP50, LatP99, LatRate, LatOK string
+	// Lat2 is the latency scenario at twice the rate (latency2), nil in runs without it.
+	Lat2                                                         *latencyRow
 	SlowTput, SlowLittle, SlowMean, SlowGauge, SlowOK            string
 	SlowWork, SlowRedis                                          string
 	IdlePongs, IdleRSS, IdleRSSKiB, IdleConnsBase, IdleConnsFull string
@@ -497,6 +504,35 @@ func compareOld(dir string, env map[string]string, load map[string]*Result) *old
 	nw, old = both("latency", func(r *Result) float64 { return r.CPU.MachineBusy * 100 })
 	add("at "+env["rate"]+" turns/s: machine busy", "%", 0, nw, old)
 	return c
+}
+
+// latencyRow is the latency scenario at twice the rate: issue 15's tail targets, p99 ≤ 5 ms at
+// the latency scenario's rate and ≤ 10 ms at twice it.
+type latencyRow struct {
+	Rate, P50, P99, Achieved, OK string
+	CPU                          cpuFigures
+}
+
+// latencyTwice reads latency2.json and .txt when the run has them (make bench since issue 15)
+// into d.Lat2 and its scenario block; lat is the latency scenario, at half the rate.
+func latencyTwice(d *benchmarksDoc, dir string, env map[string]string, lat *Result) error {
+	var r Result
+	if err := readJSON(filepath.Join(dir, "latency2.json"), &r); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	printed, err := os.ReadFile(filepath.Join(dir, "latency2.txt"))
+	if err != nil {
+		return err
+	}
+	rate := 2 * number(env["rate"])
+	d.Lat2 = &latencyRow{Rate: fmt.Sprintf("%.0f", rate), P50: jqNumber(r.Latency.P50), P99: jqNumber(r.Latency.P99),
+		Achieved: fmt.Sprintf("%.0f", r.TurnsPerSec), CPU: cpuOf(&r),
+		OK: met(r.Latency.P99 <= 10 && lat.Latency.P99 <= 5 && r.TurnsPerSec >= rate*0.95)}
+	d.Scenarios = slices.Insert(d.Scenarios, 2, scenarioBlock{"2b. Latency at a fixed " + d.Lat2.Rate + " messages/s",
+		env["sessions"] + " sessions, messages due at twice the latency scenario's rate.", string(printed)})
+	return nil
 }
 
 // llmRows reads llm-WINDOW.json for each window of llm_windows, and llm-old.json.

@@ -9,8 +9,8 @@ import (
 	"chatbot/pkg/store"
 )
 
-// heard is when Redis last told a turn's holder that the lease is still its own and whether
-// the user asked to stop: a renewal or a delta written (store.Delta.Stop).
+// heard is when a turn's last delta was written: Redis then told its holder that the lease is
+// still its own and whether the user asked to stop (store.Delta.Stop), as a renewal does.
 type heard struct{ at atomic.Int64 } // Unix ns
 
 func (h *heard) now() { h.at.Store(time.Now().UnixNano()) }
@@ -64,8 +64,7 @@ func (c *consumer) renewUntil(ctx context.Context, t store.Turn, end context.Can
 			c.log.WarnContext(turnContext(t), "renewing the session lease failed", "seq", t.Seq, "err", r.Err)
 			continue
 		}
-		extended = time.Now()
-		h.now()
+		extended = time.Now() // not h.now(): a silent reply's renewals are its only stop check
 		if r.Stop {
 			end(errStopped)
 		}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -139,14 +140,10 @@ func TestRunStaggersTheFirstMessages(t *testing.T) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	// One session starts every stagger/4.
-	var at []time.Time
-	for _, t := range f.firsts {
-		at = append(at, t)
-	}
+	at := slices.SortedFunc(maps.Values(f.firsts), time.Time.Compare)
 	if len(at) != 4 {
 		t.Fatalf("%d sessions sent, want 4", len(at))
 	}
-	slices.SortFunc(at, time.Time.Compare)
 	for i := 1; i < len(at); i++ {
 		if gap := at[i].Sub(at[i-1]); gap < stagger/4-20*time.Millisecond || gap > stagger/4+80*time.Millisecond {
 			t.Errorf("first messages %d and %d came %v apart, want about %v", i-1, i, gap, stagger/4)

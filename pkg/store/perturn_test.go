@@ -307,15 +307,14 @@ func TestEventsAnnouncedInOrderWhileAReplyStreams(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
 		s, ctx := setup(t, b, store.Options{})
 		sub, _, notes, _ := runSubscriber(t, s)
-		sess, _ := s.CreateSession(ctx, "a")
-		waitClosed(t, sub.Subscribe(sess.Token), "the subscription")
+		tok := subscribedSession(t, ctx, s, sub)
 		var want []string // the IDs written, in order
-		sent, err := s.Send(ctx, sess.Token, human("one"), lim)
+		sent, err := s.Send(ctx, tok, human("one"), lim)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, sent.Offset)
-		turn, _, err := s.BeginTurn(ctx, sess.Token, "w", 10, 5*time.Second)
+		turn, _, err := s.BeginTurn(ctx, tok, "w", 10, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -332,13 +331,13 @@ func TestEventsAnnouncedInOrderWhileAReplyStreams(t *testing.T) {
 		}
 		d := delta("")
 		d = delta(d)
-		if sent, err = s.Send(ctx, sess.Token, human("two"), lim); err != nil {
+		if sent, err = s.Send(ctx, tok, human("two"), lim); err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, sent.Offset)
 		d = delta(d) // follows the ack, not d
 		delta("")    // not known: read from the stream
-		id, err := s.Emit(ctx, sess.Token, chat.Event{Type: chat.FrameError, Code: "test", Msg: "by ops"})
+		id, err := s.Emit(ctx, tok, chat.Event{Type: chat.FrameError, Code: "test", Msg: "by ops"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -349,7 +348,7 @@ func TestEventsAnnouncedInOrderWhileAReplyStreams(t *testing.T) {
 			t.Fatalf("finish: %+v %v", fin, err)
 		}
 		want = append(want, fin.Offset)
-		if turn, _, err = s.BeginTurn(ctx, sess.Token, "w", 10, 5*time.Second); err != nil {
+		if turn, _, err = s.BeginTurn(ctx, tok, "w", 10, 5*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		turn.Deltas = nil

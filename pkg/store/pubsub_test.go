@@ -46,6 +46,18 @@ func runSubscriber(t *testing.T, s *store.Store) (*store.Subscriber, string, <-c
 	return sub, name, notes, resub
 }
 
+// subscribedSession creates a session and subscribes sub to it, waiting for Redis to confirm;
+// it returns the session's token.
+func subscribedSession(t *testing.T, ctx context.Context, s *store.Store, sub *store.Subscriber) string {
+	t.Helper()
+	sess, err := s.CreateSession(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, sub.Subscribe(sess.Token), "the subscription")
+	return sess.Token
+}
+
 func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
 	t.Helper()
 	select {
@@ -108,14 +120,13 @@ func TestSubscriberDeliversInOrder(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
 		s, ctx := setup(t, b, store.Options{})
 		sub, _, notes, _ := runSubscriber(t, s)
-		sess, _ := s.CreateSession(ctx, "a")
-		waitClosed(t, sub.Subscribe(sess.Token), "the subscription")
-		if n := numsub(t, s, s.Keys().Notify(sess.Token)); n != 1 {
+		tok := subscribedSession(t, ctx, s, sub)
+		if n := numsub(t, s, s.Keys().Notify(tok)); n != 1 {
 			t.Fatalf("NUMSUB after Subscribe = %d, want 1", n)
 		}
 		var ids []string
 		for i := range 20 {
-			id, err := s.Emit(ctx, sess.Token, chat.Event{Type: chat.FrameDelta, Text: strings.Repeat("x", i)})
+			id, err := s.Emit(ctx, tok, chat.Event{Type: chat.FrameDelta, Text: strings.Repeat("x", i)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,20 +135,20 @@ func TestSubscriberDeliversInOrder(t *testing.T) {
 		prev := ""
 		for i, id := range ids {
 			got := nextNotice(t, notes)
-			if got.token != sess.Token || got.n.ID != id || got.n.Prev != prev || got.n.Type != chat.FrameDelta {
+			if got.token != tok || got.n.ID != id || got.n.Prev != prev || got.n.Type != chat.FrameDelta {
 				t.Fatalf("notification %d = %+v, want id %s prev %q", i, got, id, prev)
 			}
 			prev = id
 		}
-		if _, err := s.DeleteSession(ctx, sess.Token); err != nil {
+		if _, err := s.DeleteSession(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
-		if got := nextNotice(t, notes); !got.n.Deleted || got.token != sess.Token {
+		if got := nextNotice(t, notes); !got.n.Deleted || got.token != tok {
 			t.Fatalf("after delete got %+v, want the deleted notice", got)
 		}
-		sub.Unsubscribe(sess.Token)
+		sub.Unsubscribe(tok)
 		storetest.Eventually(t, 10*time.Second, "the unsubscription", func() bool {
-			return numsub(t, s, s.Keys().Notify(sess.Token)) == 0 && sub.Subscribed() == 0
+			return numsub(t, s, s.Keys().Notify(tok)) == 0 && sub.Subscribed() == 0
 		})
 	})
 }
@@ -183,8 +194,7 @@ func TestSubscriberReconnects(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
 		s, ctx := setup(t, b, store.Options{})
 		sub, name, notes, resub := runSubscriber(t, s)
-		sess, _ := s.CreateSession(ctx, "a")
-		waitClosed(t, sub.Subscribe(sess.Token), "the subscription")
+		tok := subscribedSession(t, ctx, s, sub)
 
 		for addr, ids := range connections(t, s, name) {
 			c := s.Client().Nodes()[addr]
@@ -196,10 +206,10 @@ func TestSubscriberReconnects(t *testing.T) {
 			}
 		}
 		waitClosed(t, resub, "the resubscription")
-		if n := numsub(t, s, s.Keys().Notify(sess.Token)); n != 1 {
+		if n := numsub(t, s, s.Keys().Notify(tok)); n != 1 {
 			t.Fatalf("NUMSUB after reconnect = %d, want 1", n)
 		}
-		id, err := s.Emit(ctx, sess.Token, chat.Event{Type: chat.FrameDelta, Text: "after"})
+		id, err := s.Emit(ctx, tok, chat.Event{Type: chat.FrameDelta, Text: "after"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,21 +236,20 @@ func TestSubscriberOnDevRedis(t *testing.T) {
 	}
 	defer s.Close()
 	sub, _, notes, _ := runSubscriber(t, s)
-	sess, _ := s.CreateSession(ctx, "a")
-	waitClosed(t, sub.Subscribe(sess.Token), "the subscription")
+	tok := subscribedSession(t, ctx, s, sub)
 	for range 3 {
-		id, err := s.Emit(ctx, sess.Token, chat.Event{Type: chat.FrameDelta, Text: "hi"})
+		id, err := s.Emit(ctx, tok, chat.Event{Type: chat.FrameDelta, Text: "hi"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := nextNotice(t, notes); got.n.ID != id || got.token != sess.Token {
+		if got := nextNotice(t, notes); got.n.ID != id || got.token != tok {
 			t.Fatalf("got %+v, want %s", got, id)
 		}
 	}
-	sub.Unsubscribe(sess.Token)
+	sub.Unsubscribe(tok)
 	storetest.Eventually(t, 10*time.Second, "the unsubscription", func() bool { return sub.Subscribed() == 0 })
 	// The store's other commands still work beside the subscription.
-	if _, err := s.GetSession(ctx, sess.Token, true); err != nil {
+	if _, err := s.GetSession(ctx, tok, true); err != nil {
 		t.Fatal(err)
 	}
 }
